@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Table-driven ioctl dispatch (FreeBSD vmmdev style): the command selects a
+//! handler, and the size and direction encoded in the command decide, in this
+//! one place, how much is copied from and to userland.
+
+use crate::uapi::Pod;
+use kernel::ioctl::{_IOC_DIR, _IOC_SIZE};
+use kernel::uapi::{_IOC_READ, _IOC_WRITE};
+use kernel::prelude::*;
+use kernel::uaccess::{UserPtr, UserSlice};
+
+/// The largest ioctl argument rvmx takes; larger commands are refused.
+pub(crate) const MAX_ARG: usize = 512;
+
+/// One ioctl: its full command number (type, number, direction, size) and
+/// its handler. `T` is the state of the file the ioctl is made on.
+pub(crate) struct Entry<T: 'static> {
+    pub(crate) cmd: u32,
+    pub(crate) handler: fn(&T, &mut Arg) -> Result<isize>,
+}
+
+/// The argument of one ioctl, as bytes copied from userland (for `_IOW`/`_IOWR`)
+/// and copied back after the handler (for `_IOR`/`_IOWR`).
+pub(crate) struct Arg {
+    buf: [u8; MAX_ARG],
+    len: usize,
+}
+
+impl Arg {
+    /// The argument as a `T`; `T` must be the size the command encodes.
+    #[allow(dead_code)]
+    pub(crate) fn read<T: Pod>(&self) -> Result<T> {
+        if core::mem::size_of::<T>() != self.len {
+            return Err(EINVAL);
+        }
+        let mut v = T::default();
+        // SAFETY: `T: Pod` is plain integers (any byte pattern is valid), the
+        // source holds `len == size_of::<T>()` initialised bytes, and `v` is a
+        // distinct local, so the regions do not overlap.
+        unsafe {
+            core::ptr::copy_nonoverlapping(self.buf.as_ptr(), (&mut v as *mut T).cast::<u8>(), self.len)
+        };
+        Ok(v)
+    }
+
+    /// Sets the argument that is copied back to userland.
+    pub(crate) fn write<T: Pod>(&mut self, v: &T) {
+        let n = core::mem::size_of::<T>().min(self.len);
+        // SAFETY: `v` is a valid `T` of at least `n` bytes, `buf` has room for
+        // `n <= len <= MAX_ARG` bytes, and the two do not overlap.
+        unsafe { core::ptr::copy_nonoverlapping((v as *const T).cast::<u8>(), self.buf.as_mut_ptr(), n) };
+    }
+}
+
+/// Runs the ioctl `cmd` with the user argument `uarg` against `table`.
+/// Returns the handler's value or a negative errno.
+pub(crate) fn dispatch<T>(table: &[Entry<T>], state: &T, cmd: u32, uarg: usize) -> isize {
+    match run(table, state, cmd, uarg) {
+        Ok(v) => v,
+        Err(e) => e.to_errno() as isize,
+    }
+}
+
+fn run<T>(table: &[Entry<T>], state: &T, cmd: u32, uarg: usize) -> Result<isize> {
+    let entry = table.iter().find(|e| e.cmd == cmd).ok_or(ENOTTY)?;
+    let len = _IOC_SIZE(cmd);
+    if len > MAX_ARG {
+        return Err(EINVAL);
+    }
+    let dir = _IOC_DIR(cmd);
+    let mut arg = Arg { buf: [0; MAX_ARG], len };
+    let user = UserSlice::new(uarg as UserPtr, len);
+    let (mut reader, mut writer) = user.reader_writer();
+    if dir & _IOC_WRITE != 0 {
+        reader.read_slice(&mut arg.buf[..len])?;
+    }
+    let ret = (entry.handler)(state, &mut arg)?;
+    if dir & _IOC_READ != 0 {
+        writer.write_slice(&arg.buf[..len])?;
+    }
+    Ok(ret)
+}

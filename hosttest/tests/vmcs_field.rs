@@ -1,0 +1,71 @@
+use rvmx_pure::vmcs_field::{Access, BadEncoding, Field, Kind, Width};
+
+// Encodings from SDM Vol. 3D Appendix B.
+#[test]
+fn decodes_known_fields() {
+    let cases: &[(u32, Width, Kind, Access, u32)] = &[
+        (0x0000_0000, Width::W16, Kind::Control, Access::Full, 0), // VPID
+        (0x0000_0800, Width::W16, Kind::Guest, Access::Full, 0),   // GUEST_ES_SELECTOR
+        (0x0000_0c02, Width::W16, Kind::Host, Access::Full, 1),    // HOST_CS_SELECTOR
+        (0x0000_201a, Width::W64, Kind::Control, Access::Full, 13), // EPT_POINTER
+        (0x0000_201b, Width::W64, Kind::Control, Access::High, 13), // EPT_POINTER_HIGH
+        (0x0000_2400, Width::W64, Kind::ExitInfo, Access::Full, 0), // GUEST_PHYSICAL_ADDRESS
+        (0x0000_2800, Width::W64, Kind::Guest, Access::Full, 0),   // VMCS_LINK_POINTER
+        (0x0000_4002, Width::W32, Kind::Control, Access::Full, 1), // CPU_BASED_VM_EXEC_CONTROL
+        (0x0000_4402, Width::W32, Kind::ExitInfo, Access::Full, 1), // VM_EXIT_REASON
+        (0x0000_4826, Width::W32, Kind::Guest, Access::Full, 19),  // GUEST_ACTIVITY_STATE
+        (0x0000_4c00, Width::W32, Kind::Host, Access::Full, 0),    // HOST_IA32_SYSENTER_CS
+        (0x0000_6400, Width::Natural, Kind::ExitInfo, Access::Full, 0), // EXIT_QUALIFICATION
+        (0x0000_681e, Width::Natural, Kind::Guest, Access::Full, 15), // GUEST_RIP
+        (0x0000_6c16, Width::Natural, Kind::Host, Access::Full, 11), // HOST_RIP
+    ];
+    for &(enc, w, k, a, i) in cases {
+        let f = Field::from_raw(enc).unwrap_or_else(|e| panic!("{enc:#x}: {e:?}"));
+        assert_eq!((f.width(), f.kind(), f.access(), f.index()), (w, k, a, i), "{enc:#x}");
+        assert_eq!(f.raw(), enc);
+    }
+}
+
+#[test]
+fn new_round_trips_through_from_raw() {
+    for w in [Width::W16, Width::W64, Width::W32, Width::Natural] {
+        for k in [Kind::Control, Kind::ExitInfo, Kind::Guest, Kind::Host] {
+            for i in [0, 1, 17, 255, 511] {
+                let f = Field::new(w, k, i);
+                assert_eq!(Field::from_raw(f.raw()), Ok(f));
+                assert_eq!((f.width(), f.kind(), f.index(), f.access()), (w, k, i, Access::Full));
+            }
+        }
+    }
+    assert_eq!(Field::new(Width::Natural, Kind::Host, 11).raw(), 0x6c16); // HOST_RIP
+}
+
+#[test]
+fn rejects_reserved_bits() {
+    assert_eq!(Field::from_raw(0x1000), Err(BadEncoding::ReservedBits)); // bit 12
+    assert_eq!(Field::from_raw(0x8000), Err(BadEncoding::ReservedBits)); // bit 15
+    assert_eq!(Field::from_raw(0x8000_0000), Err(BadEncoding::ReservedBits));
+    assert_eq!(Field::from_raw(0x6c16 | (1 << 20)), Err(BadEncoding::ReservedBits));
+}
+
+#[test]
+fn high_access_only_on_64_bit_fields() {
+    assert_eq!(Field::from_raw(0x4403), Err(BadEncoding::HighOnNon64)); // 32-bit
+    assert_eq!(Field::from_raw(0x0801), Err(BadEncoding::HighOnNon64)); // 16-bit
+    assert_eq!(Field::from_raw(0x681f), Err(BadEncoding::HighOnNon64)); // natural
+    let ept = Field::from_raw(0x201a).unwrap();
+    assert_eq!(ept.high(), Some(Field::from_raw(0x201b).unwrap()));
+    assert_eq!(Field::from_raw(0x4402).unwrap().high(), None);
+}
+
+#[test]
+fn bits_and_read_only() {
+    assert_eq!(Field::from_raw(0x0800).unwrap().bits(), 16);
+    assert_eq!(Field::from_raw(0x4402).unwrap().bits(), 32);
+    assert_eq!(Field::from_raw(0x201a).unwrap().bits(), 64);
+    assert_eq!(Field::from_raw(0x201b).unwrap().bits(), 32);
+    assert_eq!(Field::from_raw(0x681e).unwrap().bits(), 64);
+    assert!(Field::from_raw(0x4402).unwrap().is_read_only()); // exit reason
+    assert!(Field::from_raw(0x6400).unwrap().is_read_only()); // exit qualification
+    assert!(!Field::from_raw(0x681e).unwrap().is_read_only()); // guest RIP
+}

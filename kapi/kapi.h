@@ -1,0 +1,7 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Kernel C APIs that the 6.12 `kernel` crate does not wrap. bindgen turns
+ * the items allowed in kapi.allow into gen/kapi.rs at module build time;
+ * kapi/mod.rs wraps them once, behind safe functions.
+ */
+#include <linux/miscdevice.h>

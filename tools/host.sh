@@ -1,0 +1,177 @@
+# The emulated test host: build, pack into an initramfs and ISO, boot in
+# Bochs, read the results from the serial console. Sourced by tools/rvmx.
+
+BUILD=$RVMX_ROOT/build
+BOOT_TIMEOUT=${BOOT_TIMEOUT:-300}
+
+# Sets KDIR; builds the kernel (cached), rvmx.ko and the selftests.
+build_all() {
+	local t0 log
+	"$RVMX_ROOT/tools/setup.sh"
+	rvmx_path
+	KDIR=$("$RVMX_ROOT/tools/kernel.sh")
+	t0=$(date +%s)
+	say "building rvmx.ko"
+	mkdir -p "$BUILD"
+	log=$BUILD/module-build.log
+	if ! make -C "$KDIR" M="$RVMX_ROOT" LLVM=1 -j"$JOBS" modules >"$log" 2>&1; then
+		cat "$log" >&2; die "module build failed"
+	fi
+	# objtool and rustc warnings are errors for us: the stub must be objtool-clean.
+	if grep -iE 'warning|objtool' "$log" >&2; then
+		die "module build printed warnings (see above, full log: $log)"
+	fi
+	say "rvmx.ko built in $(since "$t0") s"
+	make -s -C "$RVMX_ROOT/selftests" KSRC="$KDIR" OUT="$BUILD/bin" >&2 \
+		|| die "selftests build failed"
+	make -s -C "$RVMX_ROOT/clients/c" OUT="$BUILD/bin" >&2 || die "C clients build failed"
+}
+
+gen_init_cpio() {
+	local bin=$RVMX_CACHE/bin/gen_init_cpio
+	if [ ! -x "$bin" ]; then
+		mkdir -p "$(dirname "$bin")"
+		cc -O2 -o "$bin" "$KDIR/usr/gen_init_cpio.c"
+	fi
+	"$bin" "$@"
+}
+
+# make_iso NAME RUNLIST: an ISO whose /init runs each "name command" line of
+# RUNLIST (commands run in /tests) and then powers off.
+make_iso() {
+	local name=$1 runlist=$2 dir=$BUILD/boot/$1
+	rm -rf "$dir"; mkdir -p "$dir/iso/isolinux"
+	cp "$runlist" "$dir/run"
+	cp "$RVMX_ROOT/tools/init.sh" "$dir/init"
+	{
+		for d in /dev /proc /sys /tmp /bin /sbin /usr /usr/bin /usr/sbin /etc /modules /tests /root; do
+			echo "dir $d 0755 0 0"
+		done
+		echo "nod /dev/console 0600 0 0 c 5 1"
+		echo "file /bin/busybox /bin/busybox 0755 0 0"
+		echo "slink /bin/sh busybox 0777 0 0"
+		echo "file /init $dir/init 0755 0 0"
+		echo "file /etc/rvmx-run $dir/run 0644 0 0"
+		echo "file /modules/rvmx.ko $RVMX_ROOT/rvmx.ko 0644 0 0"
+		echo "file /modules/kvm.ko $KDIR/arch/x86/kvm/kvm.ko 0644 0 0"
+		echo "file /modules/kvm-intel.ko $KDIR/arch/x86/kvm/kvm-intel.ko 0644 0 0"
+		for t in "$BUILD"/bin/*; do
+			echo "file /tests/$(basename "$t") $t 0755 0 0"
+		done
+	} > "$dir/cpio.list"
+	gen_init_cpio "$dir/cpio.list" > "$dir/iso/initrd.img"
+	cp "$KDIR/arch/x86/boot/bzImage" "$dir/iso/bzImage"
+	cp /usr/lib/ISOLINUX/isolinux.bin /usr/lib/syslinux/modules/bios/ldlinux.c32 "$dir/iso/isolinux/"
+	cat > "$dir/iso/isolinux/isolinux.cfg" <<-CFG
+	SERIAL 0 115200
+	PROMPT 0
+	TIMEOUT 0
+	DEFAULT rvmx
+	LABEL rvmx
+	  KERNEL /bzImage
+	  APPEND initrd=/initrd.img console=ttyS0,115200 earlyprintk=serial,ttyS0,115200 mitigations=off panic=0 ${KERNEL_ARGS:-}
+	CFG
+	genisoimage -quiet -o "$dir/boot.iso" -b isolinux/isolinux.bin -c isolinux/boot.cat \
+		-no-emul-boot -boot-load-size 4 -boot-info-table -J -R "$dir/iso" 2>/dev/null
+}
+
+# bochsrc NAME CPUS MODEL [SERIAL-LINE]
+bochsrc() {
+	local dir=$BUILD/boot/$1
+	cat > "$dir/bochsrc" <<-RC
+	megs: 512
+	cpu: model=$3, count=$2, ips=10000000, reset_on_triple_fault=0
+	romimage: file=/usr/share/bochs/BIOS-bochs-latest
+	vgaromimage: file=/usr/share/bochs/VGABIOS-lgpl-latest
+	pci: enabled=1, chipset=i440fx
+	ata0-master: type=cdrom, path=$dir/boot.iso, status=inserted
+	boot: cdrom
+	${4:-com1: enabled=1, mode=file, dev=$dir/serial.log}
+	clock: sync=none
+	mouse: enabled=0
+	speaker: enabled=0
+	sound: waveoutdrv=dummy, waveindrv=dummy, midioutdrv=dummy
+	log: $dir/bochs.log
+	panic: action=fatal
+	display_library: rfb, options="timeout=0"
+	RC
+	echo c > "$dir/bochs.rc"
+}
+
+# Runs Bochs for NAME with no network (the rfb display listens on TCP),
+# until it powers off, the kernel panics, or BOOT_TIMEOUT passes.
+boot() {
+	local name=$1 cpus=$2 model=$3 runlist=$4 dir=$BUILD/boot/$1 pid t0 net
+	make_iso "$name" "$runlist"
+	bochsrc "$name" "$cpus" "$model"
+	: > "$dir/serial.log"
+	if [ "$(id -u)" = 0 ]; then net="unshare -n"; else net="unshare -rn"; fi
+	t0=$(date +%s)
+	say "booting the emulated host '$name' ($model, $cpus CPU)"
+	$net bochs -q -f "$dir/bochsrc" -rc "$dir/bochs.rc" </dev/null >"$dir/bochs.out" 2>&1 &
+	pid=$!
+	while kill -0 $pid 2>/dev/null; do
+		if grep -qE 'Kernel panic|RVMX-POWEROFF' "$dir/serial.log" 2>/dev/null; then
+			sleep 1; break
+		fi
+		if [ "$(since "$t0")" -ge "$BOOT_TIMEOUT" ]; then
+			echo "RVMX-TIMEOUT after $BOOT_TIMEOUT s" >> "$dir/serial.log"; break
+		fi
+		sleep 0.5
+	done
+	kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true
+	# `unshare` may leave Bochs behind it; make sure nothing of this run lives on.
+	pkill -f "bochs -q -f $dir/bochsrc" 2>/dev/null || true
+	say "'$name' ran $(since "$t0") s"
+}
+
+demo() {
+	build_all
+	local list=$BUILD/demo.run
+	cat > "$list" <<-'RUN'
+	demo insmod /modules/rvmx.ko && ls -l /dev/rvmx && dmesg | grep rvmx && rvmx_info
+	RUN
+	boot demo 1 corei7_skylake_x "$list"
+	sed -n '/^RVMX-BEGIN demo/,/^RVMX-END demo/p' "$BUILD/boot/demo/serial.log" | grep -v '^RVMX-BEGIN'
+	grep -q '^RVMX-END demo rc=0' "$BUILD/boot/demo/serial.log" || die "the demo failed (see $BUILD/boot/demo/serial.log)"
+}
+
+# Each session: NAME CPUS MODEL, then the test programs it runs.
+test_sessions() {
+	cat <<-'S'
+	vmx-1cpu 1 corei7_skylake_x module_test
+	novmx 1 p4_prescott_celeron_336 module_test -t load_matches_cpu
+	S
+}
+
+run_tests() {
+	local t0 name cpus model prog args logs=()
+	t0=$(date +%s)
+	say "host tests: cargo test"
+	(cd "$RVMX_ROOT" && cargo test --workspace 2>&1) | tee "$BUILD.cargo.log" || true
+	mkdir -p "$BUILD"; mv "$BUILD.cargo.log" "$BUILD/cargo-test.log"
+	if ! build_all; then
+		echo "build failed"; echo "0 passed, 1 failed"; return 1
+	fi
+	while read -r name cpus model prog args; do
+		[ "$name" ] || continue
+		printf '%s %s %s\n' "$prog" "$prog" "$args" > "$BUILD/$name.run"
+		echo "health health_test" >> "$BUILD/$name.run"
+		boot "$name" "$cpus" "$model" "$BUILD/$name.run"
+		logs+=("$name=$BUILD/boot/$name/serial.log")
+	done < <(test_sessions)
+	python3 "$RVMX_ROOT/tools/report.py" --cargo "$BUILD/cargo-test.log" "${logs[@]}"
+	local rc=$?
+	say "all tests took $(since "$t0") s"
+	return $rc
+}
+
+shell() {
+	build_all
+	local list=$BUILD/shell.run dir=$BUILD/boot/shell
+	echo "shell sh" > "$list"
+	make_iso shell "$list"
+	bochsrc shell "${CPUS:-1}" "${MODEL:-corei7_skylake_x}" "com1: enabled=1, mode=term, dev=$(tty)"
+	say "interactive shell on this terminal; 'poweroff -f' ends it"
+	unshare -n bochs -q -f "$dir/bochsrc" -rc "$dir/bochs.rc" </dev/null
+}
