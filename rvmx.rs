@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 //! rvmx: a small Intel VMX hypervisor as a Linux kernel module.
 //!
-//! Loading checks that the CPU can do VMX and registers `/dev/rvmx`;
-//! unloading undoes it. Where each concern lives:
+//! Loading checks the CPU, turns VMX on in every online CPU and registers
+//! `/dev/rvmx`; unloading undoes it. Where each concern lives:
 //! - `uapi/`: the ABI header and its generated Rust view;
 //! - `kapi/`: kernel C APIs that the 6.12 `kernel` crate lacks;
 //! - `dev/`: the `/dev/rvmx` file and its ioctl table;
-//! - `vmx/`: the CPU side (capability checks, VMX instructions);
-//! - `vmcs/`, `ept/`: VMCS field encodings and EPT formats (pure logic,
-//!   also tested on the host with `cargo test`).
+//! - `vmx/`: the CPU side (capabilities, VMX on/off per CPU, instructions);
+//! - `vmcs/`, `ept/`: VMCS field encodings and EPT formats.
+//!
+//! Pure logic (no `kernel` crate) is also built on the host by `hosttest/`.
 
 use kernel::prelude::*;
 
@@ -27,21 +28,25 @@ module! {
     license: "GPL",
 }
 
+// Fields drop in order: the device goes first (no file is open then: each
+// open file pins the module), VMX is turned off last.
 struct Rvmx {
     _dev: kapi::MiscDevice,
+    _vmx: vmx::cpu::VmxCpus,
 }
 
 impl kernel::Module for Rvmx {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        vmx::check_cpu()?;
+        let caps = vmx::check_cpu()?;
+        let vmx = vmx::cpu::VmxCpus::enable(caps)?;
         let dev = dev::register()?;
-        pr_info!("loaded, /dev/rvmx ready (API {})\n", uapi::RVMX_API_VERSION);
-        Ok(Rvmx { _dev: dev })
+        pr_info!("loaded: VMX on in every online CPU, /dev/rvmx ready (API {})\n", uapi::RVMX_API_VERSION);
+        Ok(Rvmx { _dev: dev, _vmx: vmx })
     }
 }
 
 impl Drop for Rvmx {
     fn drop(&mut self) {
-        pr_info!("unloaded\n");
+        pr_info!("unloading\n");
     }
 }

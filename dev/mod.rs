@@ -40,10 +40,57 @@ pub(crate) fn register() -> Result<MiscDevice> {
 }
 
 /// The ioctls of the system fd.
-const SYSTEM_IOCTLS: &[Entry<()>] = &[Entry { cmd: uapi::RVMX_GET_VERSION, handler: get_version }];
+const SYSTEM_IOCTLS: &[Entry<()>] = &[
+    Entry { cmd: uapi::RVMX_GET_VERSION, handler: get_version },
+    Entry { cmd: uapi::RVMX_GET_CAPS, handler: get_caps },
+    Entry { cmd: uapi::RVMX_GET_CPU_STATUS, handler: get_cpu_status },
+];
+
+/// Most vCPUs in one VM, and memory slots per VM.
+pub(crate) const MAX_VCPUS: u32 = 64;
+pub(crate) const MAX_MEM_SLOTS: u32 = 32;
 
 fn get_version(_: &(), arg: &mut Arg) -> Result<isize> {
     arg.write(&uapi::rvmx_version { api: uapi::RVMX_API_VERSION, reserved: 0 });
+    Ok(0)
+}
+
+fn get_caps(_: &(), arg: &mut Arg) -> Result<isize> {
+    use crate::vmx::caps::{ept_vpid as ev, pin, proc2};
+    let c = crate::vmx::cpu::loaded_caps()?;
+    let e = c.ept_vpid();
+    let flags = [
+        (c.proc2().allows(proc2::EPT), uapi::RVMX_CAP_EPT),
+        (c.proc2().allows(proc2::VPID), uapi::RVMX_CAP_VPID),
+        (c.proc2().allows(proc2::UNRESTRICTED_GUEST), uapi::RVMX_CAP_UNRESTRICTED_GUEST),
+        (c.pin().allows(pin::PREEMPTION_TIMER), uapi::RVMX_CAP_PREEMPTION_TIMER),
+        (c.pin().allows(pin::VIRTUAL_NMI), uapi::RVMX_CAP_VIRTUAL_NMI),
+        (e & ev::AD != 0, uapi::RVMX_CAP_EPT_AD),
+        (e & ev::PAGE_2M != 0, uapi::RVMX_CAP_EPT_2M),
+        (e & ev::PAGE_1G != 0, uapi::RVMX_CAP_EPT_1G),
+        (e & ev::EXEC_ONLY != 0, uapi::RVMX_CAP_EPT_EXEC_ONLY),
+        (e & ev::INVVPID != 0, uapi::RVMX_CAP_INVVPID),
+        (c.proc2().allows(proc2::PML), uapi::RVMX_CAP_PML),
+    ]
+    .iter()
+    .filter(|(has, _)| *has)
+    .fold(0u64, |acc, (_, bit)| acc | *bit as u64);
+    arg.write(&uapi::rvmx_caps {
+        flags,
+        max_vcpus: MAX_VCPUS,
+        max_mem_slots: MAX_MEM_SLOTS,
+        vmcs_revision: crate::vmx::caps::Basic(c.basic).revision(),
+        preemption_timer_shift: c.preemption_timer_shift(),
+        vmx_basic: c.basic,
+        ept_vpid_cap: e,
+        reserved: [0; 10],
+    });
+    Ok(0)
+}
+
+fn get_cpu_status(_: &(), arg: &mut Arg) -> Result<isize> {
+    let (online, vmx_on) = crate::vmx::cpu::cpu_status();
+    arg.write(&uapi::rvmx_cpu_status { online, vmx_on, nr_cpu_ids: crate::kapi::nr_cpu_ids(), reserved: 0 });
     Ok(0)
 }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Extended page tables: formats (pure, host-tested) and, later, the table
-//! builder and invalidation.
+//! Extended page tables: formats and the table tree (pure, host-tested).
 
 #[allow(dead_code, unreachable_pub)]
 pub(crate) mod entry;
+#[allow(dead_code, unreachable_pub)]
+pub(crate) mod table;

@@ -4,4 +4,12 @@
  * the items allowed in kapi.allow into gen/kapi.rs at module build time;
  * kapi/mod.rs wraps them once, behind safe functions.
  */
+#include <linux/cpuhotplug.h>
+#include <linux/cpumask.h>
+#include <linux/gfp.h>
 #include <linux/miscdevice.h>
+#include <linux/smp.h>
+#include <linux/syscore_ops.h>
+#include <asm/pgtable_types.h>
+#include <asm/reboot.h>
+#include <asm/tlbflush.h>

@@ -71,3 +71,217 @@ impl Drop for MiscDevice {
 unsafe impl Send for MiscDevice {}
 // SAFETY: as above; no `&self` method mutates anything.
 unsafe impl Sync for MiscDevice {}
+
+/// One zeroed 4-KiB page of kernel memory (direct map), freed on drop.
+pub(crate) struct KernelPage {
+    virt: usize,
+}
+
+impl KernelPage {
+    /// Allocates a zeroed page.
+    pub(crate) fn new() -> Result<Self> {
+        // SAFETY: plain allocation; a zero return means failure.
+        let virt = unsafe { raw::get_zeroed_page_noprof(kernel::bindings::GFP_KERNEL) } as usize;
+        if virt == 0 {
+            return Err(ENOMEM);
+        }
+        Ok(Self { virt })
+    }
+
+    /// The page's kernel virtual address.
+    pub(crate) fn as_ptr(&self) -> *mut u8 {
+        self.virt as *mut u8
+    }
+
+    /// The page's physical address.
+    pub(crate) fn phys(&self) -> u64 {
+        // SAFETY: `virt` is a live direct-map page owned by `self`.
+        unsafe { raw::slow_virt_to_phys(self.virt as *mut core::ffi::c_void) }
+    }
+
+    /// Writes the page's first 32 bits (a VMCS or VMXON revision id).
+    pub(crate) fn set_first_u32(&mut self, v: u32) {
+        // SAFETY: the page is 4 KiB, page-aligned and ours; `&mut self` means
+        // no other Rust reference to it exists.
+        unsafe { self.as_ptr().cast::<u32>().write(v) };
+    }
+}
+
+impl Drop for KernelPage {
+    fn drop(&mut self) {
+        // SAFETY: `virt` came from `get_zeroed_page` (order 0) and is freed once.
+        unsafe { raw::free_pages(self.virt as _, 0) };
+    }
+}
+
+// SAFETY: the page is plain memory owned by this object.
+unsafe impl Send for KernelPage {}
+// SAFETY: shared references only read the addresses.
+unsafe impl Sync for KernelPage {}
+
+/// The number of CPU ids (`nr_cpu_ids`): every CPU number is below it.
+pub(crate) fn nr_cpu_ids() -> u32 {
+    // SAFETY: set once during boot, read-only afterwards.
+    unsafe { raw::nr_cpu_ids }
+}
+
+/// A dynamic CPU-hotplug state whose callbacks run on each CPU as it comes
+/// online (and on every online CPU at registration) and goes offline.
+/// Removing it (on drop) runs the teardown on every online CPU.
+pub(crate) struct CpuHotplug {
+    state: i32,
+}
+
+/// A hotplug callback: runs on `cpu` itself; returns 0 or a negative errno.
+pub(crate) type CpuCallback = unsafe extern "C" fn(cpu: u32) -> i32;
+
+impl CpuHotplug {
+    /// Registers `up`/`down`; if `up` fails on any CPU, the core runs `down`
+    /// on the CPUs that succeeded and this returns the error.
+    pub(crate) fn register(name: &'static CStr, up: CpuCallback, down: CpuCallback) -> Result<Self> {
+        // SAFETY: `name` is 'static; the callbacks stay valid until the state
+        // is removed in `drop`, which the module's exit path always reaches.
+        let ret = unsafe {
+            raw::__cpuhp_setup_state(
+                raw::cpuhp_state_CPUHP_AP_ONLINE_DYN,
+                name.as_char_ptr(),
+                true,
+                Some(up),
+                Some(down),
+                false,
+            )
+        };
+        if ret < 0 {
+            return Err(Error::from_errno(ret));
+        }
+        Ok(Self { state: ret })
+    }
+}
+
+impl Drop for CpuHotplug {
+    fn drop(&mut self) {
+        // SAFETY: `state` was returned by a successful setup, removed once.
+        unsafe { raw::__cpuhp_remove_state(self.state, true) };
+    }
+}
+
+/// Runs `f(data)` on `cpu` and waits for it (in interrupt context there,
+/// so `f` must not sleep). `Err(ENXIO)` if the CPU is offline.
+pub(crate) fn run_on_cpu<T>(cpu: u32, data: &mut T, f: fn(&mut T)) -> Result {
+    struct Call<T> {
+        data: *mut T,
+        f: fn(&mut T),
+    }
+    unsafe extern "C" fn trampoline<T>(info: *mut core::ffi::c_void) {
+        // SAFETY: `info` is the `Call<T>` below, alive until
+        // smp_call_function_single returns (wait = 1).
+        let call = unsafe { &*(info as *const Call<T>) };
+        // SAFETY: `data` comes from the caller's `&mut T`, not used by the
+        // caller while the call runs.
+        (call.f)(unsafe { &mut *call.data });
+    }
+    let mut call = Call { data: data as *mut T, f };
+    // SAFETY: waits for completion, so `call` outlives the callback.
+    let ret = unsafe {
+        raw::smp_call_function_single(
+            cpu as _,
+            Some(trampoline::<T>),
+            (&mut call as *mut Call<T>).cast(),
+            1,
+        )
+    };
+    kernel::error::to_result(ret)
+}
+
+/// The emergency virtualization-disable callback (reboot, kexec, crash):
+/// registered while it exists. Only one hypervisor may register at a time.
+pub(crate) struct EmergencyCallback(unsafe extern "C" fn());
+
+impl EmergencyCallback {
+    /// Registers `cb`.
+    pub(crate) fn register(cb: unsafe extern "C" fn()) -> Self {
+        // SAFETY: `cb` stays valid until unregistered in `drop`.
+        unsafe { raw::cpu_emergency_register_virt_callback(Some(cb)) };
+        Self(cb)
+    }
+}
+
+impl Drop for EmergencyCallback {
+    fn drop(&mut self) {
+        // SAFETY: registered in `register`; unregistered once (the core
+        // waits for running callbacks with synchronize_rcu).
+        unsafe { raw::cpu_emergency_unregister_virt_callback(Some(self.0)) };
+    }
+}
+
+/// Suspend/resume hooks (they run on the last CPU left online, IRQs off).
+pub(crate) struct Syscore(KBox<SyscoreRegistration>);
+
+struct SyscoreRegistration {
+    node: Opaque<raw::syscore>,
+    ops: raw::syscore_ops,
+}
+
+/// A syscore hook; the argument is unused (NULL).
+pub(crate) type SyscoreSuspend = unsafe extern "C" fn(*mut core::ffi::c_void) -> i32;
+/// A syscore resume hook.
+pub(crate) type SyscoreResume = unsafe extern "C" fn(*mut core::ffi::c_void);
+
+impl Syscore {
+    /// Registers `suspend` (returns 0 or -errno) and `resume`.
+    pub(crate) fn register(suspend: SyscoreSuspend, resume: SyscoreResume) -> Result<Self> {
+        let ops = raw::syscore_ops { suspend: Some(suspend), resume: Some(resume), shutdown: None };
+        let reg = KBox::new(SyscoreRegistration { node: Opaque::uninit(), ops }, GFP_KERNEL)?;
+        let p = reg.node.get();
+        // SAFETY: `p` is ours, sized for `struct syscore`; zero is its empty
+        // state (the core links `node`); `ops` lives in the same box, so it
+        // and the hooks outlive the registration.
+        unsafe {
+            p.write(core::mem::zeroed());
+            (*p).ops = &reg.ops;
+            raw::register_syscore(p);
+        }
+        Ok(Self(reg))
+    }
+}
+
+impl Drop for Syscore {
+    fn drop(&mut self) {
+        // SAFETY: registered in `register`, unregistered once.
+        unsafe { raw::unregister_syscore(self.0.node.get()) };
+    }
+}
+
+// SAFETY: the kernel serialises syscore registration (syscore_ops_lock).
+unsafe impl Send for Syscore {}
+// SAFETY: as above.
+unsafe impl Sync for Syscore {}
+
+/// Sets and clears CR4 bits through the kernel, which keeps its per-CPU CR4
+/// shadow in step. Needs interrupts off: take an [`IrqsOff`] first.
+pub(crate) fn cr4_update(_irqs_off: &IrqsOff, set: u64, clear: u64) {
+    // SAFETY: interrupts are off (the token proves it), as the function requires.
+    unsafe { raw::cr4_update_irqsoff(set as _, clear as _) };
+}
+
+/// Interrupts off on this CPU while it lives (pushf/cli ... popf).
+pub(crate) struct IrqsOff {
+    flags: u64,
+}
+
+impl IrqsOff {
+    /// Disables interrupts, remembering whether they were on.
+    pub(crate) fn new() -> Self {
+        let flags: u64;
+        // SAFETY: saves RFLAGS and clears IF; `drop` restores it.
+        unsafe { core::arch::asm!("pushfq", "pop {}", "cli", out(reg) flags, options(nomem)) };
+        Self { flags }
+    }
+}
+
+impl Drop for IrqsOff {
+    fn drop(&mut self) {
+        // SAFETY: restores the RFLAGS saved in `new` (only IF differs).
+        unsafe { core::arch::asm!("push {}", "popfq", in(reg) self.flags, options(nomem)) };
+    }
+}

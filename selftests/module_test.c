@@ -14,24 +14,30 @@
 #include "lib/util.h"
 #include "../uapi/rvmx.h"
 
-/* On a CPU with VMX the module loads; on one without, it refuses with
- * -ENODEV and says why in the kernel log. */
+/* On a CPU with VMX and what rvmx needs (EPT, VPID, unrestricted guest)
+ * the module loads; otherwise it refuses with -ENODEV and says why. */
 TEST(load_matches_cpu)
 {
 	bool vmx = cpu_has_flag("vmx");
+	bool ug = cpu_has_vmx_flag("unrestricted_guest");
+	bool usable = vmx && ug && cpu_has_vmx_flag("ept") && cpu_has_vmx_flag("vpid");
 	int ret;
 
 	if (module_loaded("rvmx"))
 		ASSERT_EQ(0, module_unload("rvmx"));
-	ASSERT_EQ(0, dmesg_clear());
+	ASSERT_EQ(0, dmesg_mark());
 	ret = module_load(RVMX_KO, NULL);
-	if (vmx) {
+	if (usable) {
 		ASSERT_EQ(0, ret) TH_LOG("insmod rvmx failed: %s", strerror(-ret));
 		ASSERT_EQ(0, module_unload("rvmx"));
-	} else {
-		ASSERT_EQ(-ENODEV, ret) TH_LOG("rvmx loaded on a CPU without VMX");
+		return;
+	}
+	ASSERT_EQ(-ENODEV, ret) TH_LOG("rvmx loaded on a CPU it cannot use");
+	ASSERT_FALSE(module_loaded("rvmx"));
+	if (!vmx) {
 		ASSERT_TRUE(dmesg_contains("rvmx: this CPU has no VMX"));
-		ASSERT_FALSE(module_loaded("rvmx"));
+	} else if (!ug) {
+		ASSERT_TRUE(dmesg_contains("rvmx:   missing: unrestricted guest"));
 	}
 }
 
@@ -39,8 +45,8 @@ TEST(load_unload_twice)
 {
 	struct stat st;
 
-	if (!cpu_has_flag("vmx"))
-		SKIP(return, "no VMX on this CPU model: load_matches_cpu covers it");
+	if (!cpu_has_vmx_flag("unrestricted_guest"))
+		SKIP(return, "CPU model unusable by rvmx: load_matches_cpu covers it");
 	if (module_loaded("rvmx"))
 		ASSERT_EQ(0, module_unload("rvmx"));
 	for (int i = 0; i < 2; i++) {
@@ -61,8 +67,8 @@ FIXTURE(dev) {
 
 FIXTURE_SETUP(dev)
 {
-	if (!cpu_has_flag("vmx"))
-		SKIP(return, "no VMX on this CPU model");
+	if (!cpu_has_vmx_flag("unrestricted_guest"))
+		SKIP(return, "CPU model unusable by rvmx: load_matches_cpu covers it");
 	ASSERT_EQ(0, rvmx_ensure_loaded());
 	self->fd = open("/dev/rvmx", O_RDWR | O_CLOEXEC);
 	ASSERT_LE(0, self->fd) TH_LOG("open /dev/rvmx: %s", strerror(errno));

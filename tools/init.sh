@@ -11,6 +11,8 @@ mount -t tmpfs tmp /tmp
 export PATH=/tests:/bin:/sbin
 dmesg -n 1
 echo "RVMX-BOOTED uptime=$(cut -d' ' -f1 /proc/uptime) cpus=$(grep -c ^processor /proc/cpuinfo)"
+# Tests judge the kernel log from here on (boot-time noise comes before).
+echo "rvmx-init: tests start" > /dev/kmsg
 while read -r name cmd; do
 	[ -n "$name" ] || continue
 	echo "RVMX-BEGIN $name"
@@ -23,4 +25,12 @@ echo "RVMX-DMESG-BEGIN"
 dmesg
 echo "RVMX-DMESG-END"
 echo "RVMX-POWEROFF"
+# Let the UART drain (the transmit counter stops moving) before power-off.
+last=
+for i in $(seq 50); do
+	now=$(grep -o 'tx:[0-9]*' /proc/tty/driver/serial 2>/dev/null | head -1)
+	[ "$now" = "$last" ] && break
+	last=$now
+	sleep 0.2
+done
 poweroff -f

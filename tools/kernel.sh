@@ -43,4 +43,6 @@ mk -j"$JOBS" bzImage modules >&2 2> >(grep -v '^$' >&2)
 mk -j"$JOBS" usr/gen_init_cpio >/dev/null 2>&1 || make -s -C usr gen_init_cpio >/dev/null 2>&1 || true
 touch .rvmx-built
 say "test kernel built in $(since "$t0") s"
+# Keep the two newest kernel builds (each is a few GiB).
+ls -dt "$RVMX_CACHE"/linux-6.12-*/ 2>/dev/null | tail -n +3 | xargs -r rm -rf
 echo "$kdir"

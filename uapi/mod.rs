@@ -22,5 +22,10 @@ include!("../gen/uapi.rs");
 /// integers (no padding the kernel could leak: explicit fields only).
 pub unsafe trait Pod: Copy + Default {}
 
-// SAFETY: `rvmx_version` is two `__u32` fields, no implicit padding.
+// SAFETY: each is integers only, laid out with explicit fields (no
+// implicit padding: uapi/rvmx.h keeps every struct naturally aligned).
 unsafe impl Pod for rvmx_version {}
+// SAFETY: as above.
+unsafe impl Pod for rvmx_caps {}
+// SAFETY: as above.
+unsafe impl Pod for rvmx_cpu_status {}

@@ -69,3 +69,17 @@ fn bits_and_read_only() {
     assert!(Field::from_raw(0x6400).unwrap().is_read_only()); // exit qualification
     assert!(!Field::from_raw(0x681e).unwrap().is_read_only()); // guest RIP
 }
+
+#[test]
+fn named_fields_have_the_right_shape() {
+    use rvmx_pure::vmcs_field as v;
+    assert_eq!((v::HOST_RSP.width(), v::HOST_RSP.kind()), (Width::Natural, Kind::Host));
+    assert_eq!((v::GUEST_CS_AR.width(), v::GUEST_CS_AR.kind()), (Width::W32, Kind::Guest));
+    assert_eq!((v::EPT_POINTER.width(), v::EPT_POINTER.kind()), (Width::W64, Kind::Control));
+    assert_eq!((v::VPID.width(), v::VPID.kind()), (Width::W16, Kind::Control));
+    assert!(v::EXIT_REASON.is_read_only() && v::EXIT_QUALIFICATION.is_read_only());
+    assert!(!v::GUEST_RIP.is_read_only());
+    // Consecutive guest segment fields differ by one index.
+    assert_eq!(v::GUEST_CS_BASE.index(), v::GUEST_ES_BASE.index() + 1);
+    assert_eq!(v::GUEST_TR_AR.index(), v::GUEST_ES_AR.index() + 7);
+}
