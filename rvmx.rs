@@ -17,6 +17,7 @@ mod dev;
 mod ept;
 mod kapi;
 mod uapi;
+mod vm;
 mod vmcs;
 mod vmx;
 

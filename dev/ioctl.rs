@@ -24,11 +24,16 @@ pub(crate) struct Entry<T: 'static> {
 pub(crate) struct Arg {
     buf: [u8; MAX_ARG],
     len: usize,
+    value: usize,
 }
 
 impl Arg {
+    /// The raw argument: the integer of an `_IO` command.
+    pub(crate) fn value(&self) -> usize {
+        self.value
+    }
+
     /// The argument as a `T`; `T` must be the size the command encodes.
-    #[allow(dead_code)]
     pub(crate) fn read<T: Pod>(&self) -> Result<T> {
         if core::mem::size_of::<T>() != self.len {
             return Err(EINVAL);
@@ -68,7 +73,7 @@ fn run<T>(table: &[Entry<T>], state: &T, cmd: u32, uarg: usize) -> Result<isize>
         return Err(EINVAL);
     }
     let dir = _IOC_DIR(cmd);
-    let mut arg = Arg { buf: [0; MAX_ARG], len };
+    let mut arg = Arg { buf: [0; MAX_ARG], len, value: uarg };
     let user = UserSlice::new(uarg as UserPtr, len);
     let (mut reader, mut writer) = user.reader_writer();
     if dir & _IOC_WRITE != 0 {

@@ -5,7 +5,7 @@
 //! against the table, copies the argument in and out with the size encoded
 //! in the command, and only then calls the handler.
 
-mod ioctl;
+pub(crate) mod ioctl;
 
 use crate::kapi::{FileOps, MiscDevice};
 use crate::uapi;
@@ -20,13 +20,20 @@ const DEV_MODE: u16 = 0o600;
 // As in the `module!` macro: `struct module` holds a zero-sized lock key.
 #[allow(improper_ctypes)]
 extern "C" {
-    static __this_module: kernel::types::Opaque<bindings::module>;
+    pub(crate) static __this_module: kernel::types::Opaque<bindings::module>;
+}
+
+/// `THIS_MODULE` for a `file_operations` in a `static`: only its address
+/// is taken. Every open file pins the module through it.
+#[macro_export]
+macro_rules! this_module {
+    () => {
+        core::ptr::addr_of!($crate::dev::__this_module).cast_mut().cast()
+    };
 }
 
 static SYSTEM_FOPS: FileOps = FileOps(bindings::file_operations {
-    // The module's own `THIS_MODULE` (only its address is taken): it pins
-    // the module while a file is open.
-    owner: core::ptr::addr_of!(__this_module).cast_mut().cast(),
+    owner: crate::this_module!(),
     unlocked_ioctl: Some(system_ioctl),
     compat_ioctl: Some(system_ioctl),
     // SAFETY: all other fields are optional hooks or data for which zero
@@ -44,11 +51,15 @@ const SYSTEM_IOCTLS: &[Entry<()>] = &[
     Entry { cmd: uapi::RVMX_GET_VERSION, handler: get_version },
     Entry { cmd: uapi::RVMX_GET_CAPS, handler: get_caps },
     Entry { cmd: uapi::RVMX_GET_CPU_STATUS, handler: get_cpu_status },
+    Entry { cmd: uapi::RVMX_CREATE_VM, handler: create_vm },
 ];
 
-/// Most vCPUs in one VM, and memory slots per VM.
-pub(crate) const MAX_VCPUS: u32 = 64;
-pub(crate) const MAX_MEM_SLOTS: u32 = 32;
+fn create_vm(_: &(), arg: &mut Arg) -> Result<isize> {
+    if arg.value() != 0 {
+        return Err(EINVAL);
+    }
+    crate::vm::Vm::create().map(|fd| fd as isize)
+}
 
 fn get_version(_: &(), arg: &mut Arg) -> Result<isize> {
     arg.write(&uapi::rvmx_version { api: uapi::RVMX_API_VERSION, reserved: 0 });
@@ -77,8 +88,8 @@ fn get_caps(_: &(), arg: &mut Arg) -> Result<isize> {
     .fold(0u64, |acc, (_, bit)| acc | *bit as u64);
     arg.write(&uapi::rvmx_caps {
         flags,
-        max_vcpus: MAX_VCPUS,
-        max_mem_slots: MAX_MEM_SLOTS,
+        max_vcpus: crate::vm::MAX_VCPUS,
+        max_mem_slots: crate::vm::memory::MAX_SLOTS as u32,
         vmcs_revision: crate::vmx::caps::Basic(c.basic).revision(),
         preemption_timer_shift: c.preemption_timer_shift(),
         vmx_basic: c.basic,

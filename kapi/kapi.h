@@ -13,3 +13,9 @@
 #include <asm/pgtable_types.h>
 #include <asm/reboot.h>
 #include <asm/tlbflush.h>
+#include <linux/anon_inodes.h>
+#include <linux/mm.h>
+#include <linux/sched.h>
+#include <linux/cpu.h>
+#include <asm/fpu/api.h>
+#include <asm/fpu/types.h>

@@ -285,3 +285,214 @@ impl Drop for IrqsOff {
         unsafe { core::arch::asm!("push {}", "popfq", in(reg) self.flags, options(nomem)) };
     }
 }
+
+/// Creates an anonymous-inode file with `fops` and `data` as its
+/// `private_data`; returns the new fd (O_RDWR | O_CLOEXEC).
+///
+/// # Safety
+/// `data` must be what `fops`' handlers expect in `private_data`, and it is
+/// owned by the file from here on when this succeeds (released by `fops`'
+/// `release`); on error the caller still owns it.
+pub(crate) unsafe fn anon_fd(name: &'static CStr, fops: &'static FileOps, data: *mut core::ffi::c_void) -> Result<i32> {
+    let flags = (kernel::bindings::O_RDWR | kernel::bindings::O_CLOEXEC) as i32;
+    // SAFETY: `name` and `fops` are 'static; `data`'s contract is the caller's.
+    let fd = unsafe { raw::anon_inode_getfd(name.as_char_ptr(), &fops.0, data, flags) };
+    if fd < 0 {
+        return Err(Error::from_errno(fd));
+    }
+    Ok(fd)
+}
+
+/// The current task's `mm`, as an address to compare (never dereferenced).
+pub(crate) fn current_mm() -> usize {
+    // SAFETY: `current` is always valid in process context; reading `mm`
+    // (which the task itself does not change) is what the C macro does.
+    unsafe { (*kernel::bindings::get_current()).mm as usize }
+}
+
+/// Whether the scheduler wants this CPU (TIF_NEED_RESCHED).
+pub(crate) fn need_resched() -> bool {
+    // SAFETY: as for `current_mm`; the flag word is updated atomically by
+    // other CPUs, hence the volatile read.
+    let flags = unsafe { core::ptr::read_volatile(&(*kernel::bindings::get_current()).thread_info.flags) };
+    flags & (1 << kernel::bindings::TIF_NEED_RESCHED) != 0
+}
+
+/// Whether a signal is pending for the current task.
+pub(crate) fn signal_pending() -> bool {
+    // SAFETY: `current` is valid in process context.
+    unsafe { kernel::bindings::signal_pending(kernel::bindings::get_current()) != 0 }
+}
+
+/// Gives the CPU to another task.
+pub(crate) fn schedule() {
+    // SAFETY: called in process context with no spinlock held and
+    // interrupts on (the run loop calls it between guest entries).
+    unsafe { raw::schedule() };
+}
+
+/// The current task stays on its CPU while this lives (it may still be
+/// preempted, and other tasks may run on the CPU).
+pub(crate) struct MigrationDisabled(());
+
+impl MigrationDisabled {
+    /// Disables migration of the current task.
+    pub(crate) fn new() -> Self {
+        // SAFETY: paired with `migrate_enable` in `drop`, same task.
+        unsafe { raw::migrate_disable() };
+        Self(())
+    }
+}
+
+impl Drop for MigrationDisabled {
+    fn drop(&mut self) {
+        // SAFETY: paired with `new`.
+        unsafe { raw::migrate_enable() };
+    }
+}
+
+/// CPUs cannot go online or offline while this lives (cpus_read_lock).
+pub(crate) struct CpusHeld(());
+
+impl CpusHeld {
+    /// Takes the CPU-hotplug read lock (may sleep).
+    pub(crate) fn new() -> Self {
+        // SAFETY: paired with `cpus_read_unlock` in `drop`.
+        unsafe { raw::cpus_read_lock() };
+        Self(())
+    }
+}
+
+impl Drop for CpusHeld {
+    fn drop(&mut self) {
+        // SAFETY: paired with `new`.
+        unsafe { raw::cpus_read_unlock() };
+    }
+}
+
+/// A user page pinned long-term (FOLL_LONGTERM): it stays in memory, at
+/// the same physical address, until dropped.
+pub(crate) struct PinnedPage {
+    page: *mut kernel::bindings::page,
+    phys: u64,
+}
+
+// SAFETY: a pinned page may be released from any thread.
+unsafe impl Send for PinnedPage {}
+// SAFETY: shared references only read `phys`.
+unsafe impl Sync for PinnedPage {}
+
+/// How many pages one `PinnedPage::pin` call pins at most.
+pub(crate) const PIN_BATCH: usize = 16;
+
+impl PinnedPage {
+    /// Pins up to `n` (<= PIN_BATCH) writable pages of the current process
+    /// from `uaddr` (page-aligned) and hands each to `f` with its index.
+    /// Returns how many were pinned (at least one) or an error.
+    pub(crate) fn pin(uaddr: usize, n: usize, mut f: impl FnMut(usize, PinnedPage)) -> Result<usize> {
+        let mut pages = [core::ptr::null_mut::<kernel::bindings::page>(); PIN_BATCH];
+        let n = n.min(PIN_BATCH);
+        let flags = raw::FOLL_WRITE | raw::FOLL_LONGTERM;
+        // SAFETY: `pages` has room for `n` pointers; the call checks that the
+        // range is user memory of the current process and may sleep (we are
+        // in process context).
+        let got = unsafe { raw::pin_user_pages_fast(uaddr as _, n as i32, flags as _, pages.as_mut_ptr()) };
+        if got <= 0 {
+            return Err(if got < 0 { Error::from_errno(got) } else { EFAULT });
+        }
+        for (i, &page) in pages.iter().enumerate().take(got as usize) {
+            // SAFETY: `page` was just pinned, so it is a live page; the
+            // temporary mapping gives its direct-map address.
+            let phys = unsafe {
+                let va = kernel::bindings::kmap_local_page(page);
+                let pa = raw::slow_virt_to_phys(va);
+                kernel::bindings::kunmap_local(va);
+                pa
+            };
+            f(i, PinnedPage { page, phys });
+        }
+        Ok(got as usize)
+    }
+
+    /// The page's physical address.
+    pub(crate) fn phys(&self) -> u64 {
+        self.phys
+    }
+}
+
+impl Drop for PinnedPage {
+    fn drop(&mut self) {
+        // SAFETY: pinned by `pin` (one reference per page), unpinned once.
+        unsafe { raw::unpin_user_page(self.page) };
+    }
+}
+
+/// Maps `page` at the start of `vma` (which must be exactly one page).
+///
+/// # Safety
+/// `vma` must be the VMA an `mmap` file operation received, and `page` must
+/// outlive the mapping (keep it in the file's private data: the VMA holds a
+/// reference to the file).
+pub(crate) unsafe fn mmap_page(vma: *mut kernel::bindings::vm_area_struct, page: &KernelPage) -> Result {
+    // SAFETY: `vma` is valid for the duration of the mmap call (caller);
+    // `vm_start`/`vm_end` sit in a union with an RCU head that is unused
+    // while the VMA is live.
+    let (start, end, pgoff, prot) = unsafe {
+        let range = (*vma).__bindgen_anon_1.__bindgen_anon_1;
+        (range.vm_start, range.vm_end, (*vma).vm_pgoff, (*vma).vm_page_prot)
+    };
+    if end.wrapping_sub(start) != 4096 || pgoff != 0 {
+        return Err(EINVAL);
+    }
+    // SAFETY: maps one page of ours into the caller's VMA, as remap_pfn_range
+    // is meant to be used from an mmap handler.
+    to_result(unsafe { raw::remap_pfn_range(vma, start, (page.phys() >> 12) as _, 4096, prot) })
+}
+
+/// The guest's FPU/SSE/AVX state, swapped in and out of the registers
+/// (and the task's FPU state) by the kernel's KVM helpers.
+pub(crate) struct GuestFpu(KBox<Opaque<raw::fpu_guest>>);
+
+// SAFETY: used under the vCPU's lock only.
+unsafe impl Send for GuestFpu {}
+// SAFETY: as above.
+unsafe impl Sync for GuestFpu {}
+
+impl GuestFpu {
+    /// Allocates a guest FPU state (initial values).
+    pub(crate) fn new() -> Result<Self> {
+        let g = KBox::new(Opaque::<raw::fpu_guest>::uninit(), GFP_KERNEL)?;
+        // SAFETY: `g` is ours; zeroed is what the allocator expects to fill.
+        let ok = unsafe {
+            g.get().write(core::mem::zeroed());
+            raw::fpu_alloc_guest_fpstate(g.get())
+        };
+        if !ok {
+            return Err(ENOMEM);
+        }
+        Ok(Self(g))
+    }
+
+    /// Loads the guest's state into the registers (`enter`) or saves it and
+    /// puts the task's own state back. Pairs must nest in the same task.
+    pub(crate) fn swap(&self, enter: bool) -> Result {
+        // SAFETY: the state was allocated in `new`; callers pair enter/leave.
+        to_result(unsafe { raw::fpu_swap_kvm_fpstate(self.0.get(), enter) })
+    }
+}
+
+impl Drop for GuestFpu {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new`, freed once; not swapped in (the run
+        // loop always swaps out before returning).
+        unsafe { raw::fpu_free_guest_fpstate(self.0.get()) };
+    }
+}
+
+/// Runs `f(data)` on every online CPU, one at a time, and waits.
+pub(crate) fn on_each_cpu<T>(data: &mut T, f: fn(&mut T)) {
+    for cpu in 0..nr_cpu_ids() {
+        // Offline CPUs (ENXIO) are skipped: they run nothing.
+        let _ = run_on_cpu(cpu, data, f);
+    }
+}

@@ -24,7 +24,8 @@ build_all() {
 	say "rvmx.ko built in $(since "$t0") s"
 	make -s -C "$RVMX_ROOT/selftests" KSRC="$KDIR" OUT="$BUILD/bin" >&2 \
 		|| die "selftests build failed"
-	make -s -C "$RVMX_ROOT/clients/c" OUT="$BUILD/bin" >&2 || die "C clients build failed"
+	make -s -C "$RVMX_ROOT/clients/c" OUT="$BUILD/clients" >&2 || die "C clients build failed"
+	cp "$BUILD/clients/rvmx_info" "$BUILD/clients/rvmx_hello" "$BUILD/bin/"
 }
 
 gen_init_cpio() {
@@ -130,7 +131,7 @@ demo() {
 	build_all
 	local list=$BUILD/demo.run
 	cat > "$list" <<-'RUN'
-	demo insmod /modules/rvmx.ko && ls -l /dev/rvmx && dmesg | grep rvmx && rvmx_info
+	demo insmod /modules/rvmx.ko && ls -l /dev/rvmx && dmesg | grep rvmx && rvmx_info && rvmx_hello
 	RUN
 	boot demo 1 corei7_skylake_x "$list"
 	sed -n '/^RVMX-BEGIN demo/,/^RVMX-END demo/p' "$BUILD/boot/demo/serial.log" | grep -v '^RVMX-BEGIN'

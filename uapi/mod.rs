@@ -29,3 +29,9 @@ unsafe impl Pod for rvmx_version {}
 unsafe impl Pod for rvmx_caps {}
 // SAFETY: as above.
 unsafe impl Pod for rvmx_cpu_status {}
+// SAFETY: as above.
+unsafe impl Pod for rvmx_memory_region {}
+// SAFETY: as above.
+unsafe impl Pod for rvmx_regs {}
+// SAFETY: as above (rvmx_segment and rvmx_dtable are 24 and 16 bytes).
+unsafe impl Pod for rvmx_sregs {}

@@ -65,4 +65,144 @@ struct rvmx_cpu_status {
 
 #define RVMX_GET_CPU_STATUS	_IOR(RVMX_IOC, 0x02, struct rvmx_cpu_status)
 
+/* Creates a VM; returns its fd. The argument must be 0. */
+#define RVMX_CREATE_VM		_IO(RVMX_IOC, 0x03)
+
+/* ---- VM fd ---- */
+
+/*
+ * Guest memory: `memory_size` bytes of the caller's memory at
+ * `userspace_addr` appear at guest-physical `guest_phys_addr`. All three
+ * are 4-KiB aligned; regions may not overlap. Size 0 deletes the slot; a
+ * new region in a used slot replaces it. rvmx pins pages as the guest first
+ * touches them and unpins them when the region or the VM goes; the memory
+ * must stay mapped in the caller (the VM's creator) meanwhile.
+ */
+struct rvmx_memory_region {
+	__u32 slot;			/* < rvmx_caps.max_mem_slots */
+	__u32 flags;			/* zero */
+	__u64 guest_phys_addr;
+	__u64 memory_size;
+	__u64 userspace_addr;
+	__u64 reserved[2];		/* zero */
+};
+
+#define RVMX_SET_MEMORY_REGION	_IOW(RVMX_IOC, 0x10, struct rvmx_memory_region)
+
+/* Creates vCPU `id` (the argument, < rvmx_caps.max_vcpus); returns its fd. */
+#define RVMX_CREATE_VCPU	_IO(RVMX_IOC, 0x11)
+
+/* ---- vCPU fd ---- */
+
+/* General registers, RIP and RFLAGS. */
+struct rvmx_regs {
+	__u64 rax, rbx, rcx, rdx, rsi, rdi, rsp, rbp;
+	__u64 r8, r9, r10, r11, r12, r13, r14, r15;
+	__u64 rip, rflags;
+};
+
+/*
+ * A segment register with its hidden part. `ar` is in the VMCS
+ * access-rights format (SDM Vol. 3C 25.4.1, Table 25-2): type 3:0, S 4,
+ * DPL 6:5, P 7, AVL 12, L 13, D/B 14, G 15, unusable 16.
+ */
+struct rvmx_segment {
+	__u64 base;
+	__u32 limit;
+	__u16 selector;
+	__u16 reserved;			/* zero */
+	__u32 ar;
+	__u32 reserved2;		/* zero */
+};
+
+struct rvmx_dtable {
+	__u64 base;
+	__u32 limit;
+	__u32 reserved;			/* zero */
+};
+
+/* Segment, descriptor-table and control registers, as the guest sees them. */
+struct rvmx_sregs {
+	struct rvmx_segment cs, ds, es, fs, gs, ss, tr, ldtr;
+	struct rvmx_dtable gdt, idt;
+	__u64 cr0, cr2, cr3, cr4, cr8;
+	__u64 efer;
+	__u64 reserved[4];		/* zero */
+};
+
+#define RVMX_RUN		_IO(RVMX_IOC, 0x20)
+#define RVMX_GET_REGS		_IOR(RVMX_IOC, 0x21, struct rvmx_regs)
+#define RVMX_SET_REGS		_IOW(RVMX_IOC, 0x22, struct rvmx_regs)
+#define RVMX_GET_SREGS		_IOR(RVMX_IOC, 0x23, struct rvmx_sregs)
+#define RVMX_SET_SREGS		_IOW(RVMX_IOC, 0x24, struct rvmx_sregs)
+
+/*
+ * The exit record: mmap the vCPU fd (one page, offset 0) to get a
+ * struct rvmx_run shared with rvmx. After RVMX_RUN returns 0, exit_reason
+ * says why the guest stopped and the matching member of the union says
+ * the rest.
+ */
+enum rvmx_exit_reason {
+	RVMX_EXIT_NONE = 0,
+	RVMX_EXIT_IO = 1,		/* IN/OUT: io */
+	RVMX_EXIT_HLT = 2,		/* HLT (RIP is past it) */
+	RVMX_EXIT_MMIO = 3,		/* access outside all memory regions: mmio */
+	RVMX_EXIT_SHUTDOWN = 4,		/* triple fault */
+	RVMX_EXIT_FAIL_ENTRY = 5,	/* VM entry failed: fail_entry */
+	RVMX_EXIT_VMX = 6,		/* an exit rvmx does not handle (yet): vmx */
+};
+
+#define RVMX_IO_IN	0
+#define RVMX_IO_OUT	1
+
+#define RVMX_MMIO_READ	(1 << 0)
+#define RVMX_MMIO_WRITE	(1 << 1)
+#define RVMX_MMIO_FETCH	(1 << 2)
+
+struct rvmx_run {
+	__u32 exit_reason;		/* enum rvmx_exit_reason */
+	__u32 reserved;
+	union {
+		/* OUT: data holds the value written. IN: rvmx completes the
+		 * instruction with `data` on the next RVMX_RUN. */
+		struct {
+			__u8 direction;		/* RVMX_IO_IN / RVMX_IO_OUT */
+			__u8 size;		/* 1, 2 or 4 */
+			__u16 port;
+			__u32 reserved;
+			__u64 data;
+		} io;
+		struct {
+			__u64 gpa;
+			__u64 qualification;	/* raw EPT-violation qualification */
+			__u32 access;		/* RVMX_MMIO_* */
+			__u32 reserved;
+		} mmio;
+		/*
+		 * VM-entry failure. vm_instruction_error is nonzero when
+		 * VMLAUNCH/VMRESUME failed as an instruction (SDM Vol. 3C 31.4,
+		 * e.g. 7 = invalid control field); otherwise reason and
+		 * qualification are the exit reason (bit 31 set: 33 = invalid
+		 * guest state, 34 = MSR loading, 41 = machine check) and its
+		 * exit qualification.
+		 */
+		struct {
+			__u32 reason;
+			__u32 vm_instruction_error;
+			__u64 qualification;
+		} fail_entry;
+		/* Raw VMX exit information (SDM Vol. 3C 28.2). */
+		struct {
+			__u32 reason;
+			__u32 instruction_length;
+			__u64 qualification;
+			__u64 guest_physical_address;
+			__u64 guest_linear_address;
+			__u32 intr_info;
+			__u32 instruction_info;
+		} vmx;
+		__u64 padding[16];
+	};
+};
+
 #endif /* _UAPI_RVMX_H */

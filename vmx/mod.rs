@@ -5,7 +5,13 @@
 #[allow(dead_code, unreachable_pub)]
 pub(crate) mod caps;
 pub(crate) mod cpu;
+#[allow(unreachable_pub)]
+pub(crate) mod cpuid;
+pub(crate) mod exit;
+#[allow(dead_code, unreachable_pub)]
+pub(crate) mod exit_info;
 pub(crate) mod insn;
+pub(crate) mod run;
 
 use caps::{msr, RawCaps};
 use kernel::prelude::*;

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: LGPL-2.1 OR MIT */
+/*
+ * librvmx: a thin C library over /dev/rvmx (uapi/rvmx.h). Every function
+ * returns 0 (or an fd) on success and -errno on failure.
+ */
+#ifndef LIBRVMX_H
+#define LIBRVMX_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "../../uapi/rvmx.h"
+
+struct rvmx_vm {
+	int fd;
+};
+
+struct rvmx_vcpu {
+	int fd;
+	struct rvmx_run *run;	/* the shared exit record */
+};
+
+/* Opens /dev/rvmx and checks the API version. */
+int rvmx_open(void);
+int rvmx_get_caps(int sys_fd, struct rvmx_caps *caps);
+int rvmx_create_vm(int sys_fd, struct rvmx_vm *vm);
+/* Maps `size` bytes at `host` to guest-physical `gpa` in `slot`. */
+int rvmx_set_memory(struct rvmx_vm *vm, uint32_t slot, uint64_t gpa, void *host, uint64_t size);
+int rvmx_create_vcpu(struct rvmx_vm *vm, uint32_t id, struct rvmx_vcpu *vcpu);
+/* Runs until an exit for userland (see vcpu->run), or a signal (-EINTR). */
+int rvmx_run(struct rvmx_vcpu *vcpu);
+int rvmx_get_regs(struct rvmx_vcpu *vcpu, struct rvmx_regs *regs);
+int rvmx_set_regs(struct rvmx_vcpu *vcpu, const struct rvmx_regs *regs);
+int rvmx_get_sregs(struct rvmx_vcpu *vcpu, struct rvmx_sregs *sregs);
+int rvmx_set_sregs(struct rvmx_vcpu *vcpu, const struct rvmx_sregs *sregs);
+void rvmx_vcpu_close(struct rvmx_vcpu *vcpu);
+void rvmx_vm_close(struct rvmx_vm *vm);
+/* A readable name for an exit reason. */
+const char *rvmx_exit_name(uint32_t exit_reason);
+
+#endif

@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Guest memory: the VM's memory slots and its EPT. Pages are pinned when
+//! the guest first touches them (an EPT violation inside a slot) and
+//! unpinned when their slot or the VM goes, after every CPU has dropped
+//! the cached translations (INVEPT).
+
+use crate::ept::entry::{Eptp, EXEC, READ, WRITE};
+use crate::ept::table::{Ept, MapError, Tables, GPA_LIMIT};
+use crate::kapi::{self, KernelPage, PinnedPage, PIN_BATCH};
+use crate::uapi;
+use crate::vmx::{caps::ept_vpid, insn};
+use kernel::prelude::*;
+
+/// Memory slots per VM (rvmx_caps.max_mem_slots).
+pub(crate) const MAX_SLOTS: usize = 32;
+/// The largest slot: 1 GiB (its page list is kvmalloc'ed, 16 bytes a page).
+pub(crate) const MAX_SLOT_SIZE: u64 = 1 << 30;
+
+/// EPT tables in kernel pages, found by physical address (sorted).
+pub(crate) struct KernelTables {
+    pages: KVec<(u64, KernelPage)>,
+}
+
+impl KernelTables {
+    fn virt(&self, table: u64) -> Option<*mut u64> {
+        let i = self.pages.binary_search_by_key(&table, |(pa, _)| *pa).ok()?;
+        Some(self.pages[i].1.as_ptr().cast::<u64>())
+    }
+}
+
+impl Tables for KernelTables {
+    fn alloc(&mut self) -> Option<u64> {
+        let page = KernelPage::new().ok()?;
+        let pa = page.phys();
+        let at = self.pages.binary_search_by_key(&pa, |(p, _)| *p).unwrap_or_else(|i| i);
+        self.pages.push((pa, page), GFP_KERNEL).ok()?;
+        // Keep the list sorted: rotate the new entry into place.
+        self.pages[at..].rotate_right(1);
+        Some(pa)
+    }
+
+    fn read(&self, table: u64, index: usize) -> u64 {
+        match self.virt(table) {
+            // SAFETY: `t` is one of our table pages (4 KiB = 512 entries)
+            // and `index` < 512 (EPT indices are 9 bits).
+            Some(t) if index < 512 => unsafe { t.add(index).read_volatile() },
+            _ => 0,
+        }
+    }
+
+    fn write(&mut self, table: u64, index: usize, value: u64) {
+        if let Some(t) = self.virt(table) {
+            if index < 512 {
+                // SAFETY: as in `read`; one aligned 64-bit store, which the
+                // CPU's page walker sees whole.
+                unsafe { t.add(index).write_volatile(value) };
+            }
+        }
+    }
+}
+
+/// One memory slot.
+struct Slot {
+    gpa: u64,
+    size: u64,
+    uaddr: u64,
+    /// One entry a page: pinned (and mapped in the EPT) or not yet.
+    pages: KVVec<Option<PinnedPage>>,
+}
+
+impl Slot {
+    fn contains(&self, gpa: u64) -> bool {
+        gpa >= self.gpa && gpa - self.gpa < self.size
+    }
+}
+
+/// A VM's guest-physical memory.
+pub(crate) struct Memory {
+    ept: Ept<KernelTables>,
+    eptp: u64,
+    slots: KVec<Option<Slot>>,
+}
+
+/// Where an access landed.
+pub(crate) enum Fault {
+    /// Inside a slot: the page is mapped now.
+    Mapped,
+    /// Outside every slot (MMIO).
+    Unmapped,
+}
+
+impl Memory {
+    /// Empty memory with an empty EPT.
+    pub(crate) fn new(ad: bool) -> Result<Self> {
+        let ept = Ept::new(KernelTables { pages: KVec::new() }).ok_or(ENOMEM)?;
+        let eptp = Eptp::new(ept.root(), ad).ok_or(EINVAL)?.0;
+        let mut slots = KVec::with_capacity(MAX_SLOTS, GFP_KERNEL)?;
+        for _ in 0..MAX_SLOTS {
+            slots.push(None, GFP_KERNEL)?;
+        }
+        Ok(Self { ept, eptp, slots })
+    }
+
+    /// The EPT pointer for this VM's VMCSs.
+    pub(crate) fn eptp(&self) -> u64 {
+        self.eptp
+    }
+
+    /// RVMX_SET_MEMORY_REGION: checks everything, then deletes, replaces or
+    /// adds the slot.
+    pub(crate) fn set_region(&mut self, r: &uapi::rvmx_memory_region) -> Result {
+        let slot = r.slot as usize;
+        if slot >= MAX_SLOTS || r.flags != 0 || r.reserved != [0; 2] {
+            return Err(EINVAL);
+        }
+        let (gpa, size, uaddr) = (r.guest_phys_addr, r.memory_size, r.userspace_addr);
+        if (gpa | size | uaddr) & 0xfff != 0 || size > MAX_SLOT_SIZE {
+            return Err(EINVAL);
+        }
+        if size != 0 {
+            let gpa_end = gpa.checked_add(size).ok_or(EINVAL)?;
+            let u_end = uaddr.checked_add(size).ok_or(EINVAL)?;
+            // User addresses stay below the canonical user limit.
+            if gpa_end > GPA_LIMIT || u_end > (1 << 47) {
+                return Err(EINVAL);
+            }
+            let overlaps = self.slots.iter().enumerate().any(|(i, s)| match s {
+                Some(s) if i != slot => gpa < s.gpa + s.size && s.gpa < gpa_end,
+                _ => false,
+            });
+            if overlaps {
+                return Err(EEXIST);
+            }
+        }
+        // Allocate before changing anything, so a failure leaves all as it was.
+        let new = if size != 0 {
+            let n = (size >> 12) as usize;
+            let mut pages = KVVec::with_capacity(n, GFP_KERNEL)?;
+            for _ in 0..n {
+                pages.push(None, GFP_KERNEL)?;
+            }
+            Some(Slot { gpa, size, uaddr, pages })
+        } else {
+            None
+        };
+        if let Some(old) = self.slots[slot].take() {
+            self.remove(old);
+        }
+        self.slots[slot] = new;
+        Ok(())
+    }
+
+    /// Unmaps a slot's pages, invalidates every CPU's EPT TLB, then unpins.
+    fn remove(&mut self, slot: Slot) {
+        for (i, p) in slot.pages.iter().enumerate() {
+            if p.is_some() {
+                self.ept.unmap(slot.gpa + ((i as u64) << 12));
+            }
+        }
+        invept_everywhere(self.eptp);
+        drop(slot);
+    }
+
+    /// An EPT violation at `gpa`: pins and maps the pages around it if it is
+    /// inside a slot. Runs in the VM creator's process (the run loop
+    /// checks).
+    pub(crate) fn fault(&mut self, gpa: u64) -> Result<Fault> {
+        let Some(slot) = self.slots.iter_mut().flatten().find(|s| s.contains(gpa)) else {
+            return Ok(Fault::Unmapped);
+        };
+        let first = ((gpa - slot.gpa) >> 12) as usize;
+        if slot.pages[first].is_some() {
+            // Mapped meanwhile (another vCPU): nothing to do.
+            return Ok(Fault::Mapped);
+        }
+        // Pin a batch: from the fault up to PIN_BATCH pages, within the slot,
+        // stopping at pages pinned already.
+        let mut n = 1;
+        while n < PIN_BATCH && first + n < slot.pages.len() && slot.pages[first + n].is_none() {
+            n += 1;
+        }
+        let uaddr = (slot.uaddr + ((first as u64) << 12)) as usize;
+        let base = slot.gpa + ((first as u64) << 12);
+        let ept = &mut self.ept;
+        let pages = &mut slot.pages;
+        let mut err = None;
+        PinnedPage::pin(uaddr, n, |i, page| {
+            match ept.map(base + ((i as u64) << 12), page.phys(), READ | WRITE | EXEC) {
+                Ok(()) => pages[first + i] = Some(page),
+                Err(e) => err = Some(e), // `page` is unpinned here
+            }
+        })?;
+        match err {
+            None => Ok(Fault::Mapped),
+            Some(MapError::NoMemory) => Err(ENOMEM),
+            Some(_) => Err(EIO),
+        }
+    }
+}
+
+impl Drop for Memory {
+    fn drop(&mut self) {
+        // No vCPU runs (they hold the VM); drop cached translations on every
+        // CPU before the pages and tables go back.
+        invept_everywhere(self.eptp);
+    }
+}
+
+/// INVEPT for `eptp` on every online CPU (single-context where the CPU has
+/// it, else all-context; SDM Vol. 3C 29.4.3.1).
+pub(crate) fn invept_everywhere(eptp: u64) {
+    let single = crate::vmx::cpu::loaded_caps().map(|c| c.ept_vpid() & ept_vpid::INVEPT_SINGLE != 0).unwrap_or(false);
+    let mut arg = (eptp, single);
+    kapi::on_each_cpu(&mut arg, |(eptp, single)| {
+        let r = if *single { insn::invept_single(*eptp) } else { insn::invept_all() };
+        if r.is_err() {
+            pr_err!("INVEPT failed\n");
+        }
+    });
+}
