@@ -1,0 +1,367 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Guests running through /dev/rvmx: real, protected and long mode, port
+ * I/O both ways, CPUID, HLT, memory, MMIO exits, VM-entry failures, and the
+ * ioctl checks. Each test fails unless the guest really ran (its OUTs
+ * carry values only the guest computes).
+ */
+#define _GNU_SOURCE
+#include <cpuid.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "lib/util.h"
+#include "lib/guest.h"
+
+/* Real mode: OUT byte and word, IN with data from userland, CPUID, HLT. */
+GUEST_CODE(rm_io, ".code16",
+	"	mov $0x42, %al\n"
+	"	out %al, $0x10\n"
+	"	mov $0x1234, %ax\n"
+	"	out %ax, $0x11\n"
+	"	in $0x12, %al\n"
+	"	add $1, %al\n"
+	"	out %al, $0x13\n"
+	"	mov $0x12345678, %eax\n"
+	"	in $0x14, %ax\n"		/* upper half of EAX must survive */
+	"	out %eax, $0x15\n"
+	"	xor %eax, %eax\n"
+	"	cpuid\n"
+	"	mov %ebx, %eax\n"
+	"	out %eax, $0x16\n"
+	"	mov $1, %eax\n"
+	"	cpuid\n"
+	"	mov %ecx, %eax\n"
+	"	out %eax, $0x17\n"
+	"	hlt\n"
+	"rm_io_after_hlt:\n"
+	"	jmp rm_io_after_hlt\n");
+
+FIXTURE(vm) {
+	struct guest g;
+};
+
+FIXTURE_SETUP(vm)
+{
+	self->g.sys = -1;
+	ASSERT_EQ(0, rvmx_ensure_loaded());
+}
+
+FIXTURE_TEARDOWN(vm)
+{
+	guest_destroy(&self->g);
+}
+
+TEST_F(vm, real_mode_io_cpuid_hlt)
+{
+	struct guest *g = &self->g;
+	struct rvmx_run *run;
+	struct rvmx_regs regs;
+	unsigned int a, b, c, d;
+
+	ASSERT_EQ(0, guest_create(g, 1 << 20, 1, rm_io_start, rm_io_end));
+	ASSERT_EQ(0, guest_real_mode(g, 0));
+	run = g->vcpu[0].run;
+
+	ASSERT_EQ(0x42, guest_expect_out(g, 0, 0x10));
+	ASSERT_EQ(1, run->io.size);
+	ASSERT_EQ(0x1234, guest_expect_out(g, 0, 0x11));
+	ASSERT_EQ(2, run->io.size);
+
+	ASSERT_EQ(0, rvmx_run(&g->vcpu[0]));
+	ASSERT_EQ(RVMX_EXIT_IO, run->exit_reason);
+	ASSERT_EQ(RVMX_IO_IN, run->io.direction);
+	ASSERT_EQ(0x12, run->io.port);
+	ASSERT_EQ(1, run->io.size);
+	run->io.data = 0x99;
+	ASSERT_EQ(0x9a, guest_expect_out(g, 0, 0x13));	/* the guest added 1 */
+
+	ASSERT_EQ(0, rvmx_run(&g->vcpu[0]));
+	ASSERT_EQ(RVMX_IO_IN, run->io.direction);
+	ASSERT_EQ(2, run->io.size);
+	run->io.data = 0xabcdef;	/* only 16 bits go in */
+	ASSERT_EQ(0x1234cdef, guest_expect_out(g, 0, 0x15));
+	ASSERT_EQ(4, run->io.size);
+
+	__cpuid(0, a, b, c, d);
+	ASSERT_EQ(b, guest_expect_out(g, 0, 0x16));	/* vendor, "Genu" */
+	__cpuid(1, a, b, c, d);
+	ASSERT_EQ((c & ~((1u << 3) | (1u << 5) | (1u << 6) | (1u << 15) | (1u << 21) | (1u << 24) |
+			 (1u << 26) | (1u << 27) | (1u << 28))) | (1u << 31),
+		  guest_expect_out(g, 0, 0x17));	/* VMX hidden, hypervisor set */
+
+	ASSERT_EQ(0, rvmx_run(&g->vcpu[0]));
+	ASSERT_EQ(RVMX_EXIT_HLT, run->exit_reason) TH_LOG("exit %s", rvmx_exit_name(run->exit_reason));
+	ASSERT_EQ(0, rvmx_get_regs(&g->vcpu[0], &regs));
+	ASSERT_EQ(GUEST_CODE_GPA + (rm_io_end - rm_io_start) - 2, regs.rip);	/* past HLT */
+}
+
+/* VMX instructions in the guest raise #UD (IVT[6] handler reports it). */
+GUEST_CODE(rm_ud, ".code16",
+	"	movw $" GUEST_ADDR(rm_ud, rm_ud_handler) ", (6 * 4)\n"
+	"	movw $0, (6 * 4 + 2)\n"
+	"	vmcall\n"
+	"	mov $1, %al\n"
+	"	out %al, $0x20\n"		/* not reached */
+	"rm_ud_handler:\n"
+	"	mov $6, %al\n"
+	"	out %al, $0x21\n"
+	"	hlt\n");
+
+TEST_F(vm, vmx_instruction_raises_ud)
+{
+	ASSERT_EQ(0, guest_create(&self->g, 1 << 20, 1, rm_ud_start, rm_ud_end));
+	ASSERT_EQ(0, guest_real_mode(&self->g, 0));
+	ASSERT_EQ(6, guest_expect_out(&self->g, 0, 0x21));
+}
+
+GUEST_CODE(pm, ".code32",
+	"	mov %cr0, %eax\n"
+	"	out %eax, $0x30\n"
+	"	mov $0xdeadbeef, %eax\n"
+	"	add %esi, %eax\n"
+	"	out %eax, $0x31\n"
+	"	mov %cs, %eax\n"
+	"	out %eax, $0x32\n"
+	"	hlt\n");
+
+TEST_F(vm, protected_mode)
+{
+	struct rvmx_regs regs;
+	struct rvmx_sregs s;
+
+	ASSERT_EQ(0, guest_create(&self->g, 1 << 20, 1, pm_start, pm_end));
+	ASSERT_EQ(0, guest_protected_mode(&self->g, 0));
+	ASSERT_EQ(0, rvmx_get_regs(&self->g.vcpu[0], &regs));
+	regs.rsi = 0x11;
+	ASSERT_EQ(0, rvmx_set_regs(&self->g.vcpu[0], &regs));
+	/* The guest sees its own CR0 (PE | ET), not the NE rvmx forces. */
+	ASSERT_EQ(0x11, guest_expect_out(&self->g, 0, 0x30));
+	ASSERT_EQ(0xdeadbf00, guest_expect_out(&self->g, 0, 0x31));
+	ASSERT_EQ(8, guest_expect_out(&self->g, 0, 0x32));
+	ASSERT_EQ(0, rvmx_get_sregs(&self->g.vcpu[0], &s));
+	ASSERT_EQ(0x11, s.cr0);
+	ASSERT_EQ(0xc09b, s.cs.ar & 0xf0ff);
+}
+
+/* Long mode: 64-bit registers, a 64-bit value through two OUTs, CR8. */
+GUEST_CODE(lm, ".code64",
+	"	mov $0x1122334455667788, %rax\n"
+	"	add %r12, %rax\n"
+	"	mov %rax, %rbx\n"
+	"	out %eax, $0x40\n"
+	"	shr $32, %rax\n"
+	"	out %eax, $0x41\n"
+	"	mov $9, %rax\n"
+	"	mov %rax, %cr8\n"
+	"	mov %cr8, %rcx\n"
+	"	mov %ecx, %eax\n"
+	"	out %eax, $0x42\n"
+	"	mov $0x1000, %rsp\n"
+	"	push %rbx\n"
+	"	hlt\n");
+
+TEST_F(vm, long_mode)
+{
+	struct guest *g = &self->g;
+	struct rvmx_regs regs;
+	struct rvmx_sregs s;
+
+	ASSERT_EQ(0, guest_create(g, 1 << 20, 1, lm_start, lm_end));
+	ASSERT_EQ(0, guest_long_mode(g, 0));
+	ASSERT_EQ(0, rvmx_get_regs(&g->vcpu[0], &regs));
+	regs.r12 = 0x0100000001;
+	ASSERT_EQ(0, rvmx_set_regs(&g->vcpu[0], &regs));
+	ASSERT_EQ(0x55667789, guest_expect_out(g, 0, 0x40));
+	ASSERT_EQ(0x11223345, guest_expect_out(g, 0, 0x41));
+	ASSERT_EQ(9, guest_expect_out(g, 0, 0x42));
+	ASSERT_EQ(0, rvmx_run(&g->vcpu[0]));
+	ASSERT_EQ(RVMX_EXIT_HLT, g->vcpu[0].run->exit_reason);
+	ASSERT_EQ(0, rvmx_get_regs(&g->vcpu[0], &regs));
+	ASSERT_EQ(0x1122334555667789ull, regs.rbx);
+	ASSERT_EQ(0xff8, regs.rsp);
+	ASSERT_EQ(0x1122334555667789ull, *(uint64_t *)(g->mem + 0xff8));	/* the push */
+	ASSERT_EQ(0, rvmx_get_sregs(&g->vcpu[0], &s));
+	ASSERT_EQ(9, s.cr8);
+	ASSERT_EQ(0x500, s.efer & 0x500);
+}
+
+/* The guest fills [1 MiB, 4 MiB) with a pattern, then touches an address
+ * outside every region. */
+GUEST_CODE(fill, ".code64",
+	"	mov $0x100000, %rdi\n"
+	"1:	mov %rdi, %rax\n"
+	"	xor %r8, %rax\n"
+	"	mov %rax, (%rdi)\n"
+	"	add $8, %rdi\n"
+	"	cmp $0x400000, %rdi\n"
+	"	jne 1b\n"
+	"	mov $1, %eax\n"
+	"	out %eax, $0x50\n"
+	"	mov $0x3ff00000, %rdi\n"
+	"	movq $7, (%rdi)\n"
+	"	hlt\n");
+
+TEST_F(vm, memory_pattern_and_mmio_exit)
+{
+	struct guest *g = &self->g;
+	uint64_t key = 0x5a5a5a5a12345678ull;
+	struct rvmx_regs regs;
+	struct rvmx_run *run;
+
+	ASSERT_EQ(0, guest_create(g, 4 << 20, 1, fill_start, fill_end));
+	ASSERT_EQ(0, guest_long_mode(g, 0));
+	ASSERT_EQ(0, rvmx_get_regs(&g->vcpu[0], &regs));
+	regs.r8 = key;
+	ASSERT_EQ(0, rvmx_set_regs(&g->vcpu[0], &regs));
+	ASSERT_EQ(1, guest_expect_out(g, 0, 0x50));
+	for (uint64_t a = 0x100000; a < 0x400000; a += 8) {
+		ASSERT_EQ(a ^ key, *(uint64_t *)(g->mem + a)) TH_LOG("at %#llx", (unsigned long long)a);
+	}
+	run = g->vcpu[0].run;
+	ASSERT_EQ(0, rvmx_run(&g->vcpu[0]));
+	ASSERT_EQ(RVMX_EXIT_MMIO, run->exit_reason) TH_LOG("exit %s", rvmx_exit_name(run->exit_reason));
+	ASSERT_EQ(0x3ff00000, run->mmio.gpa);
+	ASSERT_EQ(RVMX_MMIO_WRITE, run->mmio.access & RVMX_MMIO_WRITE);
+	/* It stays outside: running again exits the same way. */
+	ASSERT_EQ(0, rvmx_run(&g->vcpu[0]));
+	ASSERT_EQ(RVMX_EXIT_MMIO, run->exit_reason);
+}
+
+TEST_F(vm, bad_guest_state_fails_entry)
+{
+	struct guest *g = &self->g;
+	struct rvmx_sregs s;
+
+	ASSERT_EQ(0, guest_create(g, 1 << 20, 1, rm_io_start, rm_io_end));
+	ASSERT_EQ(0, guest_real_mode(g, 0));
+	ASSERT_EQ(0, rvmx_get_sregs(&g->vcpu[0], &s));
+	s.cr0 = 0x80000010;	/* PG without PE */
+	ASSERT_EQ(0, rvmx_set_sregs(&g->vcpu[0], &s));
+	ASSERT_EQ(0, rvmx_run(&g->vcpu[0]));
+	ASSERT_EQ(RVMX_EXIT_FAIL_ENTRY, g->vcpu[0].run->exit_reason);
+	/* Exit reason 33 (invalid guest state) with bit 31 (entry failure). */
+	ASSERT_EQ(0x80000021, g->vcpu[0].run->fail_entry.reason);
+	/* Fixed, the same vCPU runs. */
+	s.cr0 = 0x10;
+	ASSERT_EQ(0, rvmx_set_sregs(&g->vcpu[0], &s));
+	ASSERT_EQ(0x42, guest_expect_out(g, 0, 0x10));
+}
+
+GUEST_CODE(rdmsr, ".code16",
+	"	mov $0x10, %ecx\n"
+	"	rdmsr\n");
+
+TEST_F(vm, unhandled_exit_reaches_userland)
+{
+	struct guest *g = &self->g;
+
+	ASSERT_EQ(0, guest_create(g, 1 << 20, 1, rdmsr_start, rdmsr_end));
+	ASSERT_EQ(0, guest_real_mode(g, 0));
+	ASSERT_EQ(0, rvmx_run(&g->vcpu[0]));
+	ASSERT_EQ(RVMX_EXIT_VMX, g->vcpu[0].run->exit_reason);
+	ASSERT_EQ(31, g->vcpu[0].run->vmx.reason);	/* RDMSR */
+	ASSERT_EQ(2, g->vcpu[0].run->vmx.instruction_length);
+}
+
+TEST_F(vm, memory_region_checks)
+{
+	struct guest *g = &self->g;
+	struct rvmx_memory_region r = { 0 };
+	void *m = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	ASSERT_NE(MAP_FAILED, m);
+	ASSERT_EQ(0, guest_create(g, 1 << 20, 0, NULL, NULL));
+	/* misaligned address, size, user address */
+	EXPECT_EQ(-EINVAL, rvmx_set_memory(&g->vm, 1, 0x100800, m, 0x1000));
+	EXPECT_EQ(-EINVAL, rvmx_set_memory(&g->vm, 1, 0x200000, m, 0x1800));
+	EXPECT_EQ(-EINVAL, rvmx_set_memory(&g->vm, 1, 0x200000, (char *)m + 8, 0x1000));
+	/* overlap with slot 0 ([0, 1 MiB)) */
+	EXPECT_EQ(-EEXIST, rvmx_set_memory(&g->vm, 1, 0xff000, m, 0x2000));
+	/* wrapping, beyond 48 bits, too large, bad slot */
+	EXPECT_EQ(-EINVAL, rvmx_set_memory(&g->vm, 1, 0xfffffffffffff000ull, m, 0x2000));
+	EXPECT_EQ(-EINVAL, rvmx_set_memory(&g->vm, 1, 1ull << 48, m, 0x1000));
+	EXPECT_EQ(-EINVAL, rvmx_set_memory(&g->vm, 1, 1ull << 32, m, 2ull << 30));
+	EXPECT_EQ(-EINVAL, rvmx_set_memory(&g->vm, 32, 0x200000, m, 0x1000));
+	/* reserved fields and flags */
+	r = (struct rvmx_memory_region){ .slot = 1, .guest_phys_addr = 0x200000, .memory_size = 0x1000,
+					 .userspace_addr = (uintptr_t)m, .flags = 1 };
+	EXPECT_EQ(-1, ioctl(g->vm.fd, RVMX_SET_MEMORY_REGION, &r));
+	EXPECT_EQ(EINVAL, errno);
+	r.flags = 0;
+	r.reserved[1] = 1;
+	EXPECT_EQ(-1, ioctl(g->vm.fd, RVMX_SET_MEMORY_REGION, &r));
+	EXPECT_EQ(EINVAL, errno);
+	/* good: add, replace, delete */
+	EXPECT_EQ(0, rvmx_set_memory(&g->vm, 1, 0x200000, m, 1 << 20));
+	EXPECT_EQ(0, rvmx_set_memory(&g->vm, 1, 0x400000, m, 1 << 20));
+	EXPECT_EQ(0, rvmx_set_memory(&g->vm, 1, 0, NULL, 0));
+	EXPECT_EQ(0, rvmx_set_memory(&g->vm, 2, 0x200000, m, 1 << 20));
+	munmap(m, 1 << 20);
+}
+
+TEST_F(vm, vcpu_checks)
+{
+	struct guest *g = &self->g;
+	struct rvmx_vcpu v[64];
+	struct rvmx_sregs s;
+	void *p;
+
+	ASSERT_EQ(0, guest_create(g, 1 << 20, 0, NULL, NULL));
+	EXPECT_EQ(-1, ioctl(g->vm.fd, RVMX_CREATE_VCPU, 64));
+	EXPECT_EQ(EINVAL, errno);
+	for (int i = 0; i < 64; i++) {
+		ASSERT_EQ(0, rvmx_create_vcpu(&g->vm, i, &v[i])) TH_LOG("vCPU %d", i);
+	}
+	EXPECT_EQ(-1, ioctl(g->vm.fd, RVMX_CREATE_VCPU, 5));
+	EXPECT_EQ(EEXIST, errno);
+	/* The exit record maps as one page at offset 0, nothing else. */
+	p = mmap(NULL, 8192, PROT_READ, MAP_SHARED, v[0].fd, 0);
+	EXPECT_EQ(MAP_FAILED, p);
+	p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, v[0].fd, 4096);
+	EXPECT_EQ(MAP_FAILED, p);
+	/* Reserved fields of the register structs. */
+	ASSERT_EQ(0, rvmx_get_sregs(&v[0], &s));
+	s.reserved[0] = 1;
+	EXPECT_EQ(-EINVAL, rvmx_set_sregs(&v[0], &s));
+	s.reserved[0] = 0;
+	s.cs.ar |= 1 << 20;
+	EXPECT_EQ(-EINVAL, rvmx_set_sregs(&v[0], &s));
+	s.cs.ar &= ~(1 << 20);
+	s.cr8 = 16;
+	EXPECT_EQ(-EINVAL, rvmx_set_sregs(&v[0], &s));
+	EXPECT_EQ(-1, ioctl(v[0].fd, RVMX_RUN, 1));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, ioctl(v[0].fd, RVMX_GET_REGS, NULL));
+	EXPECT_EQ(EFAULT, errno);
+	/* Closing one id makes it free again. */
+	rvmx_vcpu_close(&v[5]);
+	ASSERT_EQ(0, rvmx_create_vcpu(&g->vm, 5, &v[5]));
+	for (int i = 0; i < 64; i++)
+		rvmx_vcpu_close(&v[i]);
+}
+
+/* Another process (a fork, with another address space) may not run it. */
+TEST_F(vm, run_from_other_process_refused)
+{
+	struct guest *g = &self->g;
+	int status;
+	pid_t pid;
+
+	ASSERT_EQ(0, guest_create(g, 1 << 20, 1, rm_io_start, rm_io_end));
+	ASSERT_EQ(0, guest_real_mode(g, 0));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0)
+		_exit(rvmx_run(&g->vcpu[0]) == -EIO ? 0 : 1);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ASSERT_EQ(0x42, guest_expect_out(g, 0, 0x10));
+}
+
+TEST_HARNESS_MAIN
