@@ -26,6 +26,23 @@ build_all() {
 		|| die "selftests build failed"
 	make -s -C "$RVMX_ROOT/clients/c" OUT="$BUILD/clients" >&2 || die "C clients build failed"
 	cp "$BUILD/clients/rvmx_info" "$BUILD/clients/rvmx_hello" "$BUILD/bin/"
+	build_rust_in_vm_tests
+}
+
+# The Rust client's tests that need /dev/rvmx, as a static binary for the
+# emulated host (bin/rust_client_test).
+build_rust_in_vm_tests() {
+	local exe
+	exe=$(cd "$RVMX_ROOT" && RUSTFLAGS="-C target-feature=+crt-static" \
+		cargo test -q -p rvmx --test in_vm --no-run --release --target x86_64-unknown-linux-gnu \
+		--target-dir "$BUILD/rust-static" --message-format=json 2>/dev/null |
+		python3 -c 'import json,sys
+for l in sys.stdin:
+    m = json.loads(l)
+    if m.get("reason") == "compiler-artifact" and m.get("executable"): print(m["executable"])') \
+		|| die "Rust client build failed"
+	[ -x "$exe" ] || die "Rust client test binary not found"
+	cp "$exe" "$BUILD/bin/rust_client_test"
 }
 
 gen_init_cpio() {
@@ -147,7 +164,7 @@ test_sessions() {
 		return
 	fi
 	cat <<-'S'
-	vmx-1cpu 1 corei7_skylake_x module_test | vmxon_test -T cpu_hotplug | guest_test | stress_test
+	vmx-1cpu 1 corei7_skylake_x module_test | vmxon_test -T cpu_hotplug | guest_test | stress_test | rust_client_test --test-threads=1
 	vmx-2cpu 2 corei7_skylake_x vmxon_test | stress_test -t two_vms_four_vcpus_migrating -t signal_interrupts_spinning_guest_if0 -t kill9_during_run
 	novmx 1 p4_prescott_celeron_336 module_test -t load_matches_cpu
 	no-unrestricted-guest 1 corei5_lynnfield_750 module_test -t load_matches_cpu

@@ -88,6 +88,14 @@ def session(t, name, path):
         if m:
             plan = int(m.group(1))
             continue
+        # Rust tests (libtest) run in the emulated host too.
+        m = re.match(r"test (\S+) \.\.\. (ok|FAILED|ignored)$", line)
+        if m:
+            results += 1
+            st = {"ok": "PASS", "FAILED": "FAIL", "ignored": "SKIP"}[m.group(2)]
+            failed_in_prog = failed_in_prog or st == "FAIL"
+            t.add(st, f"{name}/{prog}/{m.group(1)}")
+            continue
         m = re.match(r"(not ok|ok) \d+ (\S+)(.*)$", line)
         if m:
             results += 1
