@@ -286,18 +286,17 @@ impl Drop for IrqsOff {
     }
 }
 
-/// Creates an anonymous-inode file with `fops` and `data` as its
-/// `private_data`; returns the new fd (O_RDWR | O_CLOEXEC).
-///
-/// # Safety
-/// `data` must be what `fops`' handlers expect in `private_data`, and it is
-/// owned by the file from here on when this succeeds (released by `fops`'
-/// `release`); on error the caller still owns it.
-pub(crate) unsafe fn anon_fd(name: &'static CStr, fops: &'static FileOps, data: *mut core::ffi::c_void) -> Result<i32> {
+/// Creates an anonymous-inode file (O_RDWR | O_CLOEXEC) with `fops`,
+/// which owns `obj` from now on: its `private_data` is `Arc::into_raw(obj)`,
+/// and `fops`' `release` must give it back with `Arc::from_raw`.
+pub(crate) fn anon_fd<T>(name: &'static CStr, fops: &'static FileOps, obj: kernel::sync::Arc<T>) -> Result<i32> {
     let flags = (kernel::bindings::O_RDWR | kernel::bindings::O_CLOEXEC) as i32;
-    // SAFETY: `name` and `fops` are 'static; `data`'s contract is the caller's.
-    let fd = unsafe { raw::anon_inode_getfd(name.as_char_ptr(), &fops.0, data, flags) };
+    let raw = obj.into_raw();
+    // SAFETY: `name` and `fops` are 'static; the file takes the reference.
+    let fd = unsafe { raw::anon_inode_getfd(name.as_char_ptr(), &fops.0, raw as *mut _, flags) };
     if fd < 0 {
+        // SAFETY: no file was made, so the reference is still ours.
+        drop(unsafe { kernel::sync::Arc::from_raw(raw) });
         return Err(Error::from_errno(fd));
     }
     Ok(fd)

@@ -49,17 +49,7 @@ impl Vm {
             }),
             GFP_KERNEL,
         )?;
-        let raw = vm.into_raw();
-        // SAFETY: the file takes over the reference `raw` (released in
-        // `vm_release`); on failure we take it back.
-        match unsafe { kapi::anon_fd(c_str!("rvmx-vm"), &VM_FOPS, raw as *mut _) } {
-            Ok(fd) => Ok(fd),
-            Err(e) => {
-                // SAFETY: `raw` came from `into_raw` above and was not consumed.
-                drop(unsafe { Arc::from_raw(raw) });
-                Err(e)
-            }
-        }
+        kapi::anon_fd(c_str!("rvmx-vm"), &VM_FOPS, vm)
     }
 
     pub(crate) fn eptp(&self) -> u64 {

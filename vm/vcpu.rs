@@ -54,17 +54,7 @@ impl Vcpu {
             pin_init!(Vcpu { id, vpid, vmcs, run_page, state <- kernel::new_mutex!(state) }),
             GFP_KERNEL,
         )?;
-        let raw = vcpu.into_raw();
-        // SAFETY: the file takes over the reference `raw` (released in
-        // `vcpu_release`); on failure we take it back.
-        match unsafe { kapi::anon_fd(c_str!("rvmx-vcpu"), &VCPU_FOPS, raw as *mut _) } {
-            Ok(fd) => Ok(fd),
-            Err(e) => {
-                // SAFETY: `raw` came from `into_raw` above and was not consumed.
-                drop(unsafe { Arc::from_raw(raw) });
-                Err(e)
-            }
-        }
+        kapi::anon_fd(c_str!("rvmx-vcpu"), &VCPU_FOPS, vcpu)
     }
 
     /// The exit record shared with userland. Userland may write it at any

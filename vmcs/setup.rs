@@ -159,28 +159,37 @@ pub(crate) fn reset_guest(v: &Loaded<'_>) -> Result {
         v.write(limit, 0xffff)?;
         v.write(ar, a)?;
     }
-    v.write(GUEST_GDTR_BASE, 0)?;
-    v.write(GUEST_GDTR_LIMIT, 0xffff)?;
-    v.write(GUEST_IDTR_BASE, 0)?;
-    v.write(GUEST_IDTR_LIMIT, 0xffff)?;
-    // CR0 = CD | NW | ET as the guest sees it; NE forced underneath.
-    v.write(CR0_READ_SHADOW, 0x6000_0010)?;
-    v.write(GUEST_CR0, 0x6000_0010 | CR0_HOST_OWNED)?;
-    v.write(CR4_READ_SHADOW, 0)?;
-    v.write(GUEST_CR4, CR4_HOST_OWNED)?;
-    v.write(GUEST_CR3, 0)?;
-    v.write(GUEST_DR7, 0x400)?;
-    v.write(GUEST_RSP, 0)?;
-    v.write(GUEST_RIP, 0xfff0)?;
-    v.write(GUEST_RFLAGS, 0x2)?;
-    v.write(GUEST_IA32_EFER, 0)?;
-    v.write(GUEST_IA32_PAT, 0x0007_0406_0007_0406)?;
-    v.write(GUEST_IA32_DEBUGCTL, 0)?;
-    v.write(GUEST_SYSENTER_CS, 0)?;
-    v.write(GUEST_SYSENTER_ESP, 0)?;
-    v.write(GUEST_SYSENTER_EIP, 0)?;
-    v.write(GUEST_INTERRUPTIBILITY, 0)?;
-    v.write(GUEST_ACTIVITY_STATE, 0)?;
-    v.write(GUEST_PENDING_DBG_EXCEPTIONS, 0)?;
-    v.write(VMCS_LINK_POINTER, u64::MAX)
+    for &(f, val) in RESET_STATE {
+        v.write(f, val)?;
+    }
+    Ok(())
 }
+
+/// The rest of the reset state. CR0 = CD | NW | ET as the guest sees it,
+/// with NE forced underneath; CR4.VMXE likewise.
+const RESET_STATE: &[(Field, u64)] = &[
+    (GUEST_GDTR_BASE, 0),
+    (GUEST_GDTR_LIMIT, 0xffff),
+    (GUEST_IDTR_BASE, 0),
+    (GUEST_IDTR_LIMIT, 0xffff),
+    (CR0_READ_SHADOW, 0x6000_0010),
+    (GUEST_CR0, 0x6000_0010 | CR0_HOST_OWNED),
+    (CR4_READ_SHADOW, 0),
+    (GUEST_CR4, CR4_HOST_OWNED),
+    (GUEST_CR3, 0),
+    (GUEST_DR7, 0x400),
+    (GUEST_RSP, 0),
+    (GUEST_RIP, 0xfff0),
+    (GUEST_RFLAGS, 0x2),
+    (GUEST_IA32_EFER, 0),
+    (GUEST_IA32_PAT, 0x0007_0406_0007_0406),
+    (GUEST_IA32_DEBUGCTL, 0),
+    (GUEST_SYSENTER_CS, 0),
+    (GUEST_SYSENTER_ESP, 0),
+    (GUEST_SYSENTER_EIP, 0),
+    (GUEST_INTERRUPTIBILITY, 0),
+    (GUEST_ACTIVITY_STATE, 0),
+    (GUEST_PENDING_DBG_EXCEPTIONS, 0),
+    // No shadow VMCS: the link pointer must be all ones (SDM Vol. 3C 27.3.1.5).
+    (VMCS_LINK_POINTER, u64::MAX),
+];

@@ -69,10 +69,14 @@ fn publish(vcpu: &Vcpu, run: &uapi::rvmx_run) {
     unsafe { vcpu.run_page().write_volatile(*run) };
 }
 
-/// RIP past the instruction that exited; an interrupt shadow (STI, MOV SS)
-/// ends with it.
+/// RIP past the instruction that exited.
 fn skip_instruction(v: &Loaded<'_>) -> Result {
-    let len = v.read(EXIT_INSTRUCTION_LENGTH)?;
+    advance_rip(v, v.read(EXIT_INSTRUCTION_LENGTH)?)
+}
+
+/// RIP `len` bytes on; an interrupt shadow (STI, MOV SS) ends with the
+/// instruction (SDM Vol. 3C 25.4.2, interruptibility state bits 1:0).
+fn advance_rip(v: &Loaded<'_>, len: u64) -> Result {
     v.write(GUEST_RIP, v.read(GUEST_RIP)?.wrapping_add(len))?;
     let intr = v.read(GUEST_INTERRUPTIBILITY)?;
     if intr & 3 != 0 {
@@ -149,12 +153,7 @@ pub(crate) fn complete_in(v: &Loaded<'_>, vcpu: &Vcpu, st: &mut State, size: u8,
     // SAFETY: every member of the union is plain integers.
     let data = unsafe { run.__bindgen_anon_1.io.data };
     st.gprs[0] = exit_info::in_result(st.gprs[0], size, data);
-    v.write(GUEST_RIP, v.read(GUEST_RIP)?.wrapping_add(len))?;
-    let intr = v.read(GUEST_INTERRUPTIBILITY)?;
-    if intr & 3 != 0 {
-        v.write(GUEST_INTERRUPTIBILITY, intr & !3)?;
-    }
-    Ok(())
+    advance_rip(v, len)
 }
 
 const CR0_PE: u64 = 1 << 0;
