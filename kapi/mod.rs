@@ -480,6 +480,20 @@ impl GuestFpu {
     }
 }
 
+/// Loads the task's FPU state (the guest's, during RUN) into the registers
+/// if a context switch left them holding someone else's (TIF_NEED_FPU_LOAD):
+/// what the kernel does before returning to userland, done before entering
+/// the guest.
+pub(crate) fn reload_fpu_if_needed(_irqs_off: &IrqsOff) {
+    // SAFETY: as for `need_resched`.
+    let flags = unsafe { core::ptr::read_volatile(&(*kernel::bindings::get_current()).thread_info.flags) };
+    if flags & (1 << kernel::bindings::TIF_NEED_FPU_LOAD) != 0 {
+        // SAFETY: interrupts are off (the token), as on the kernel's own
+        // return-to-user path that calls it.
+        unsafe { raw::switch_fpu_return() };
+    }
+}
+
 impl Drop for GuestFpu {
     fn drop(&mut self) {
         // SAFETY: allocated in `new`, freed once; not swapped in (the run

@@ -11,6 +11,8 @@
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <asm/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -362,6 +364,106 @@ TEST_F(vm, run_from_other_process_refused)
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	ASSERT_EQ(0x42, guest_expect_out(g, 0, 0x10));
+}
+
+/* No IDT: INT3 cannot be delivered, nor the #GP, nor the #DF. */
+GUEST_CODE(tf, ".code16",
+	"	int3\n"
+	"	hlt\n");
+
+TEST_F(vm, triple_fault_is_shutdown)
+{
+	struct guest *g = &self->g;
+	struct rvmx_sregs s;
+
+	ASSERT_EQ(0, guest_create(g, 1 << 20, 1, tf_start, tf_end));
+	ASSERT_EQ(0, guest_real_mode(g, 0));
+	ASSERT_EQ(0, rvmx_get_sregs(&g->vcpu[0], &s));
+	s.idt.limit = 0;
+	ASSERT_EQ(0, rvmx_set_sregs(&g->vcpu[0], &s));
+	ASSERT_EQ(0, rvmx_run(&g->vcpu[0]));
+	ASSERT_EQ(RVMX_EXIT_SHUTDOWN, g->vcpu[0].run->exit_reason)
+		TH_LOG("exit %s", rvmx_exit_name(g->vcpu[0].run->exit_reason));
+}
+
+/* RVMX_RUN by a bare SYSCALL, so that no library code touches XMM15 or
+ * the GS base between the test's own instructions. */
+static long run_raw(int fd)
+{
+	long ret;
+
+	asm volatile("syscall" : "=a"(ret)
+		     : "0"((long)__NR_ioctl), "D"((long)fd), "S"((long)RVMX_RUN), "d"(0L)
+		     : "rcx", "r11", "memory");
+	return ret;
+}
+
+/* The guest sets XMM15 to all ones; the host's XMM15 must not change,
+ * and the guest's must survive a return to userland. */
+GUEST_CODE(sse, ".code64",
+	"	pcmpeqb %xmm15, %xmm15\n"
+	"	movq %xmm15, %rax\n"
+	"	out %eax, $0x90\n"
+	"	movq %xmm15, %rax\n"
+	"	shr $32, %rax\n"
+	"	out %eax, $0x91\n"
+	"	hlt\n");
+
+TEST_F(vm, fpu_state_kept_apart)
+{
+	struct guest *g = &self->g;
+	unsigned long long mine = 0x1122334455667788ull, after;
+	struct rvmx_sregs s;
+	long r;
+
+	ASSERT_EQ(0, guest_create(g, 1 << 20, 1, sse_start, sse_end));
+	ASSERT_EQ(0, guest_long_mode(g, 0));
+	ASSERT_EQ(0, rvmx_get_sregs(&g->vcpu[0], &s));
+	s.cr4 |= 0x600;	/* OSFXSR | OSXMMEXCPT: SSE on */
+	ASSERT_EQ(0, rvmx_set_sregs(&g->vcpu[0], &s));
+	asm volatile("movq %0, %%xmm15" : : "r"(mine) : "xmm15");
+	r = run_raw(g->vcpu[0].fd);
+	asm volatile("movq %%xmm15, %0" : "=r"(after));
+	ASSERT_EQ(0, r);
+	ASSERT_EQ(mine, after) TH_LOG("the host's XMM15 changed to %#llx", after);
+	ASSERT_EQ(RVMX_EXIT_IO, g->vcpu[0].run->exit_reason);
+	ASSERT_EQ(0xffffffff, g->vcpu[0].run->io.data);
+	/* The guest's XMM15 is still all ones after our round trip. */
+	ASSERT_EQ(0xffffffff, guest_expect_out(g, 0, 0x91));
+}
+
+/* SWAPGS in the guest swaps the guest's GS base with the real
+ * IA32_KERNEL_GS_BASE, which holds the host task's user GS base. */
+GUEST_CODE(swapgs, ".code64",
+	"	swapgs\n"
+	"	mov %gs:0x10, %eax\n"
+	"	out %eax, $0x92\n"
+	"	swapgs\n"
+	"	mov %gs:0x10, %eax\n"
+	"	out %eax, $0x93\n"
+	"	hlt\n");
+
+TEST_F(vm, kernel_gs_base_kept_apart)
+{
+	struct guest *g = &self->g;
+	unsigned long host_gs = 0x5a5a0000, now = 0;
+	struct rvmx_sregs s;
+
+	ASSERT_EQ(0, guest_create(g, 1 << 20, 1, swapgs_start, swapgs_end));
+	ASSERT_EQ(0, guest_long_mode(g, 0));
+	ASSERT_EQ(0, rvmx_get_sregs(&g->vcpu[0], &s));
+	s.gs.base = 0x3000;
+	ASSERT_EQ(0, rvmx_set_sregs(&g->vcpu[0], &s));
+	*(uint32_t *)(g->mem + 0x3010) = 0xaaaa;	/* GS base 0x3000 */
+	*(uint32_t *)(g->mem + 0x0010) = 0xbbbb;	/* GS base 0 (the guest's KERNEL_GS_BASE) */
+	ASSERT_EQ(0, syscall(SYS_arch_prctl, ARCH_SET_GS, host_gs));
+	ASSERT_EQ(0, run_raw(g->vcpu[0].fd));
+	ASSERT_EQ(0, syscall(SYS_arch_prctl, ARCH_GET_GS, &now));
+	ASSERT_EQ(host_gs, now) TH_LOG("the host's GS base became %#lx", now);
+	ASSERT_EQ(0x92, g->vcpu[0].run->io.port);
+	ASSERT_EQ(0xbbbb, g->vcpu[0].run->io.data);
+	ASSERT_EQ(0xaaaa, guest_expect_out(g, 0, 0x93));
+	ASSERT_EQ(0, syscall(SYS_arch_prctl, ARCH_SET_GS, 0UL));
 }
 
 TEST_HARNESS_MAIN

@@ -59,7 +59,10 @@ fn run_loop(vcpu: &Vcpu, st: &mut State) -> Result {
             kapi::schedule();
         }
         let step = {
-            let _irqs = IrqsOff::new();
+            let irqs = IrqsOff::new();
+            // A context switch since the last entry leaves the guest's FPU
+            // state in memory only.
+            kapi::reload_fpu_if_needed(&irqs);
             enter_and_exit(vcpu, st, &mut launched, &mut host)?
         };
         // Interrupts are on again: a host interrupt that made the guest
