@@ -26,6 +26,7 @@ build_all() {
 		|| die "selftests build failed"
 	make -s -C "$RVMX_ROOT/clients/c" OUT="$BUILD/clients" >&2 || die "C clients build failed"
 	cp "$BUILD/clients/rvmx_info" "$BUILD/clients/rvmx_hello" "$BUILD/bin/"
+	make -s -C "$RVMX_ROOT/bench" OUT="$BUILD/bin" >&2 || die "benchmark build failed"
 	build_rust_in_vm_tests
 }
 
@@ -197,6 +198,21 @@ run_tests() {
 	done < <(test_sessions)
 	say "all tests took $(since "$t0") s"
 	python3 "$RVMX_ROOT/tools/report.py" --cargo "$BUILD/cargo-test.log" "${logs[@]}"
+}
+
+# rvmx against kvm_intel from the same kernel tree, one emulated CPU (the
+# TSC then counts emulated instructions: path lengths, repeatable).
+bench() {
+	build_all
+	local list=$BUILD/bench.run log=$BUILD/boot/bench/serial.log
+	echo "bench rvmx_bench" > "$list"
+	boot bench 1 corei7_skylake_x "$list"
+	grep -q '^RVMX-END bench rc=0' "$log" || die "the benchmark failed (see $log)"
+	printf '%-40s %12s %12s %8s\n' "TSC cycles (lower is better)" rvmx kvm_intel ratio
+	sed -n 's/^bench \([^ ]*\) rvmx=\([0-9-]*\) kvm=\([0-9-]*\).*/\1 \2 \3/p' "$log" |
+		while read -r what r k; do
+			printf '%-40s %12s %12s %8s\n' "$what" "$r" "$k" "$(awk -v r="$r" -v k="$k" 'BEGIN { if (k > 0) printf "%.2f", r / k }')"
+		done
 }
 
 shell() {

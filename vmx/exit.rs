@@ -52,10 +52,15 @@ pub(crate) fn handle(v: &Loaded<'_>, vcpu: &Vcpu, st: &mut State, launched: &mut
         }
         reason::IO => io(v, vcpu, st),
         reason::CR_ACCESS => cr_access(v, vcpu, st),
-        reason::EPT_VIOLATION => Ok(Step::EptViolation {
-            gpa: v.read(GUEST_PHYSICAL_ADDRESS)?,
-            qualification: v.read(EXIT_QUALIFICATION)?,
-        }),
+        reason::EPT_VIOLATION => {
+            let qualification = v.read(EXIT_QUALIFICATION)?;
+            // rvmx maps pages RWX: a violation on a mapped page is not a
+            // missing page, and mapping would not cure it.
+            if EptQual(qualification).mapped() {
+                return unhandled(v, vcpu);
+            }
+            Ok(Step::EptViolation { gpa: v.read(GUEST_PHYSICAL_ADDRESS)?, qualification })
+        }
         _ if why.is_vmx_instruction() => inject(v, IntrInfo::exception(exit_info::VECTOR_UD, false)),
         _ => unhandled(v, vcpu),
     }
