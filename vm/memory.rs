@@ -59,18 +59,67 @@ impl Tables for KernelTables {
     }
 }
 
+/// Pages a chunk of [`PageMap`] tracks (256 KiB of guest memory).
+const CHUNK: usize = 64;
+
+/// Which pages of a slot are pinned (and mapped in the EPT): chunks of
+/// `CHUNK` entries, allocated when the guest first touches them, so a big
+/// slot costs little until it is used.
+struct PageMap {
+    chunks: KVec<Option<KBox<[Option<PinnedPage>; CHUNK]>>>,
+}
+
+impl PageMap {
+    fn new(pages: usize) -> Result<Self> {
+        let n = pages.div_ceil(CHUNK);
+        let mut chunks = KVec::with_capacity(n, GFP_KERNEL)?;
+        for _ in 0..n {
+            chunks.push(None, GFP_KERNEL)?;
+        }
+        Ok(Self { chunks })
+    }
+
+    fn get(&self, i: usize) -> Option<&PinnedPage> {
+        self.chunks.get(i / CHUNK)?.as_ref()?[i % CHUNK].as_ref()
+    }
+
+    fn set(&mut self, i: usize, page: PinnedPage) -> Result {
+        let slot = self.chunks.get_mut(i / CHUNK).ok_or(EINVAL)?;
+        let chunk = match slot {
+            Some(c) => c,
+            None => slot.insert(KBox::new([const { None }; CHUNK], GFP_KERNEL)?),
+        };
+        chunk[i % CHUNK] = Some(page);
+        Ok(())
+    }
+
+    fn take(&mut self, i: usize) -> Option<PinnedPage> {
+        self.chunks.get_mut(i / CHUNK)?.as_mut()?[i % CHUNK].take()
+    }
+
+    /// Indices of the pinned pages.
+    fn pinned(&self) -> impl Iterator<Item = usize> + '_ {
+        self.chunks.iter().enumerate().flat_map(|(c, chunk)| {
+            chunk.iter().flat_map(move |ch| ch.iter().enumerate().filter(|(_, p)| p.is_some()).map(move |(i, _)| c * CHUNK + i))
+        })
+    }
+}
+
 /// One memory slot.
 struct Slot {
     gpa: u64,
     size: u64,
     uaddr: u64,
-    /// One entry a page: pinned (and mapped in the EPT) or not yet.
-    pages: KVVec<Option<PinnedPage>>,
+    pages: PageMap,
 }
 
 impl Slot {
     fn contains(&self, gpa: u64) -> bool {
         gpa >= self.gpa && gpa - self.gpa < self.size
+    }
+
+    fn npages(&self) -> usize {
+        (self.size >> 12) as usize
     }
 }
 
@@ -134,12 +183,7 @@ impl Memory {
         }
         // Allocate before changing anything, so a failure leaves all as it was.
         let new = if size != 0 {
-            let n = (size >> 12) as usize;
-            let mut pages = KVVec::with_capacity(n, GFP_KERNEL)?;
-            for _ in 0..n {
-                pages.push(None, GFP_KERNEL)?;
-            }
-            Some(Slot { gpa, size, uaddr, pages })
+            Some(Slot { gpa, size, uaddr, pages: PageMap::new((size >> 12) as usize)? })
         } else {
             None
         };
@@ -152,10 +196,8 @@ impl Memory {
 
     /// Unmaps a slot's pages, invalidates every CPU's EPT TLB, then unpins.
     fn remove(&mut self, slot: Slot) {
-        for (i, p) in slot.pages.iter().enumerate() {
-            if p.is_some() {
-                self.ept.unmap(slot.gpa + ((i as u64) << 12));
-            }
+        for i in slot.pages.pinned() {
+            self.ept.unmap(slot.gpa + ((i as u64) << 12));
         }
         invept_everywhere(self.eptp);
         drop(slot);
@@ -169,14 +211,14 @@ impl Memory {
             return Ok(Fault::Unmapped);
         };
         let first = ((gpa - slot.gpa) >> 12) as usize;
-        if slot.pages[first].is_some() {
+        if slot.pages.get(first).is_some() {
             // Mapped meanwhile (another vCPU): nothing to do.
             return Ok(Fault::Mapped);
         }
         // Pin a batch: from the fault up to PIN_BATCH pages, within the slot,
         // stopping at pages pinned already.
         let mut n = 1;
-        while n < PIN_BATCH && first + n < slot.pages.len() && slot.pages[first + n].is_none() {
+        while n < PIN_BATCH && first + n < slot.npages() && slot.pages.get(first + n).is_none() {
             n += 1;
         }
         let uaddr = (slot.uaddr + ((first as u64) << 12)) as usize;
@@ -185,15 +227,22 @@ impl Memory {
         let pages = &mut slot.pages;
         let mut err = None;
         PinnedPage::pin(uaddr, n, |i, page| {
-            match ept.map(base + ((i as u64) << 12), page.phys(), READ | WRITE | EXEC) {
-                Ok(()) => pages[first + i] = Some(page),
-                Err(e) => err = Some(e), // `page` is unpinned here
+            if err.is_some() {
+                return; // `page` is unpinned here
+            }
+            // Recorded first, mapped second: a page that fails to map was
+            // never visible to the guest and is simply unpinned.
+            let phys = page.phys();
+            if let Err(e) = pages.set(first + i, page) {
+                err = Some(e);
+            } else if let Err(e) = ept.map(base + ((i as u64) << 12), phys, READ | WRITE | EXEC) {
+                drop(pages.take(first + i));
+                err = Some(if e == MapError::NoMemory { ENOMEM } else { EIO });
             }
         })?;
         match err {
             None => Ok(Fault::Mapped),
-            Some(MapError::NoMemory) => Err(ENOMEM),
-            Some(_) => Err(EIO),
+            Some(e) => Err(e),
         }
     }
 }
