@@ -7,7 +7,7 @@
 //! not turn on: a CPU already in VMX operation (CR4.VMXE = 1, e.g. kvm_intel)
 //! fails the load with -EBUSY.
 
-use super::caps::{cr_ok, RawCaps};
+use super::caps::{cr_ok, ept_vpid, RawCaps};
 use super::insn::{self, VmxFail};
 use crate::kapi::{self, CpuHotplug, EmergencyCallback, IrqsOff, KernelPage, Syscore};
 use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
@@ -175,6 +175,15 @@ fn vmx_on(cpu: u32) -> Result {
         kapi::cr4_update(&irqs, 0, CR4_VMXE);
         pr_err!("CPU {}: VMXON failed ({:?})\n", cpu, f);
         return Err(if f == VmxFail::Valid { EBUSY } else { EIO });
+    }
+    // Translations cached before (by an earlier owner, or before this CPU
+    // went offline) must not serve rvmx's guests (as KVM does at enable).
+    let ev = caps.ept_vpid();
+    if ev & ept_vpid::INVEPT_ALL != 0 {
+        let _ = insn::invept_all();
+    }
+    if ev & ept_vpid::INVVPID_ALL != 0 {
+        let _ = insn::invvpid_all();
     }
     slot.on.store(true, Ordering::Release);
     Ok(())
