@@ -190,6 +190,9 @@ struct rvmx_run {
 			__u32 reason;
 			__u32 vm_instruction_error;
 			__u64 qualification;
+			/* Which field broke which rule (SDM section), or what the
+			 * VM-instruction error means; NUL-terminated. */
+			char account[104];
 		} fail_entry;
 		/* Raw VMX exit information (SDM Vol. 3C 28.2). */
 		struct {

@@ -4,6 +4,7 @@
 //! after the exit, interrupts off, with the vCPU's VMCS current.
 
 use super::cpuid::guest_cpuid;
+use super::entry_check;
 use super::exit_info::{self, reason, CrAccess, EptQual, ExitReason, IntrInfo, IoQual};
 use super::insn;
 use crate::uapi;
@@ -30,9 +31,19 @@ pub(crate) fn handle(v: &Loaded<'_>, vcpu: &Vcpu, st: &mut State, launched: &mut
     if why.entry_failed() {
         // The launch state is unchanged by a failed entry (SDM Vol. 3C 27.8).
         let qualification = v.read(EXIT_QUALIFICATION)?;
+        let mut fail = uapi::rvmx_run__bindgen_ty_1__bindgen_ty_3 {
+            reason: why.0,
+            qualification,
+            ..Default::default()
+        };
+        if why.basic() == reason::INVALID_GUEST_STATE {
+            match entry_check::check(&guest_state(v)?) {
+                Some(f) => write_account(&mut fail.account, &[f.field, ": ", f.rule]),
+                None => write_account(&mut fail.account, &["invalid guest state; no rule rvmx checks is broken"]),
+            }
+        }
         let mut run = uapi::rvmx_run { exit_reason: uapi::RVMX_EXIT_FAIL_ENTRY, ..Default::default() };
-        run.__bindgen_anon_1.fail_entry =
-            uapi::rvmx_run__bindgen_ty_1__bindgen_ty_3 { reason: why.0, vm_instruction_error: 0, qualification };
+        run.__bindgen_anon_1.fail_entry = fail;
         publish(vcpu, &run);
         return Ok(Step::ToUser);
     }
@@ -234,10 +245,60 @@ pub(crate) fn report_mmio(vcpu: &Vcpu, gpa: u64, qualification: u64) {
 
 /// VMLAUNCH/VMRESUME failed as an instruction (VMfailValid).
 pub(crate) fn report_entry_error(vcpu: &Vcpu, vm_instruction_error: u32) {
+    let mut fail = uapi::rvmx_run__bindgen_ty_1__bindgen_ty_3 { vm_instruction_error, ..Default::default() };
+    write_account(&mut fail.account, &[entry_check::vm_instruction_error(vm_instruction_error)]);
     let mut run = uapi::rvmx_run { exit_reason: uapi::RVMX_EXIT_FAIL_ENTRY, ..Default::default() };
-    run.__bindgen_anon_1.fail_entry =
-        uapi::rvmx_run__bindgen_ty_1__bindgen_ty_3 { reason: 0, vm_instruction_error, qualification: 0 };
+    run.__bindgen_anon_1.fail_entry = fail;
     publish(vcpu, &run);
+}
+
+/// Joins `parts` into `out`, cut to fit, NUL-terminated.
+fn write_account(out: &mut [u8], parts: &[&str]) {
+    let mut n = 0;
+    for b in parts.iter().flat_map(|p| p.bytes()) {
+        if n + 1 >= out.len() {
+            break;
+        }
+        out[n] = b;
+        n += 1;
+    }
+    if let Some(end) = out.get_mut(n) {
+        *end = 0;
+    }
+}
+
+/// The guest state and controls that `entry_check` examines.
+fn guest_state(v: &Loaded<'_>) -> Result<entry_check::GuestState> {
+    let caps = crate::vmx::cpu::loaded_caps()?;
+    let seg = |sel, base, limit, ar| -> Result<entry_check::Seg> {
+        Ok(entry_check::Seg { selector: v.read(sel)? as u16, base: v.read(base)?, limit: v.read32(limit)?, ar: v.read32(ar)? })
+    };
+    let entry_ctl = v.read32(ENTRY_CONTROLS)?;
+    Ok(entry_check::GuestState {
+        cr0: v.read(GUEST_CR0)?,
+        cr4: v.read(GUEST_CR4)?,
+        efer: v.read(GUEST_IA32_EFER)?,
+        rflags: v.read(GUEST_RFLAGS)?,
+        rip: v.read(GUEST_RIP)?,
+        cr0_fixed: (caps.cr0_fixed0, caps.cr0_fixed1),
+        cr4_fixed: (caps.cr4_fixed0, caps.cr4_fixed1),
+        unrestricted: v.read32(PROC_BASED_CONTROLS2)? & crate::vmx::caps::proc2::UNRESTRICTED_GUEST != 0,
+        ia32e: entry_ctl & entry::IA32E_GUEST != 0,
+        load_efer: entry_ctl & entry::LOAD_EFER != 0,
+        cs: seg(GUEST_CS_SELECTOR, GUEST_CS_BASE, GUEST_CS_LIMIT, GUEST_CS_AR)?,
+        ss: seg(GUEST_SS_SELECTOR, GUEST_SS_BASE, GUEST_SS_LIMIT, GUEST_SS_AR)?,
+        ds: seg(GUEST_DS_SELECTOR, GUEST_DS_BASE, GUEST_DS_LIMIT, GUEST_DS_AR)?,
+        es: seg(GUEST_ES_SELECTOR, GUEST_ES_BASE, GUEST_ES_LIMIT, GUEST_ES_AR)?,
+        fs: seg(GUEST_FS_SELECTOR, GUEST_FS_BASE, GUEST_FS_LIMIT, GUEST_FS_AR)?,
+        gs: seg(GUEST_GS_SELECTOR, GUEST_GS_BASE, GUEST_GS_LIMIT, GUEST_GS_AR)?,
+        tr: seg(GUEST_TR_SELECTOR, GUEST_TR_BASE, GUEST_TR_LIMIT, GUEST_TR_AR)?,
+        ldtr: seg(GUEST_LDTR_SELECTOR, GUEST_LDTR_BASE, GUEST_LDTR_LIMIT, GUEST_LDTR_AR)?,
+        gdtr: (v.read(GUEST_GDTR_BASE)?, v.read32(GUEST_GDTR_LIMIT)?),
+        idtr: (v.read(GUEST_IDTR_BASE)?, v.read32(GUEST_IDTR_LIMIT)?),
+        activity: v.read32(GUEST_ACTIVITY_STATE)?,
+        interruptibility: v.read32(GUEST_INTERRUPTIBILITY)?,
+        link_pointer: v.read(VMCS_LINK_POINTER)?,
+    })
 }
 
 /// Any other exit: userland gets the raw VMX exit information.

@@ -5,6 +5,8 @@
 #[allow(dead_code, unreachable_pub)]
 pub(crate) mod caps;
 pub(crate) mod cpu;
+#[allow(dead_code, unreachable_pub)]
+pub(crate) mod entry_check;
 #[allow(unreachable_pub)]
 pub(crate) mod cpuid;
 pub(crate) mod exit;

@@ -22,3 +22,6 @@ pub mod ept {
     pub use super::ept_entry as entry;
     pub mod table;
 }
+
+#[path = "../../vmx/entry_check.rs"]
+pub mod vmx_entry_check;

@@ -161,7 +161,7 @@ impl Vm {
 }
 
 /// Why the guest stopped (the exit record, decoded).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Exit {
     /// OUT: the value written.
     Out { port: u16, size: u8, data: u32 },
@@ -173,8 +173,8 @@ pub enum Exit {
     Mmio { gpa: u64, access: u32 },
     /// Triple fault.
     Shutdown,
-    /// VM entry failed.
-    FailEntry { reason: u32, qualification: u64, vm_instruction_error: u32 },
+    /// VM entry failed; `account` says which field broke which rule.
+    FailEntry { reason: u32, qualification: u64, vm_instruction_error: u32, account: String },
     /// An exit rvmx does not handle: the raw VMX information.
     Vmx { reason: u32, qualification: u64 },
 }
@@ -212,7 +212,13 @@ impl Vcpu {
                 RVMX_EXIT_SHUTDOWN => Exit::Shutdown,
                 RVMX_EXIT_FAIL_ENTRY => {
                     let f = r.__bindgen_anon_1.fail_entry;
-                    Exit::FailEntry { reason: f.reason, qualification: f.qualification, vm_instruction_error: f.vm_instruction_error }
+                    let bytes: Vec<u8> = f.account.iter().map(|&c| c as u8).take_while(|&c| c != 0).collect();
+                    Exit::FailEntry {
+                        reason: f.reason,
+                        qualification: f.qualification,
+                        vm_instruction_error: f.vm_instruction_error,
+                        account: String::from_utf8_lossy(&bytes).into_owned(),
+                    }
                 }
                 _ => Exit::Vmx { reason: r.__bindgen_anon_1.vmx.reason, qualification: r.__bindgen_anon_1.vmx.qualification },
             }

@@ -12,6 +12,7 @@ fn struct_sizes() {
     assert_eq!(size_of::<rvmx_sregs>(), 8 * 24 + 2 * 16 + 6 * 8 + 4 * 8);
     assert!(size_of::<rvmx_run>() <= 4096);
     assert_eq!(size_of::<rvmx_run>(), 8 + 128);
+    assert_eq!(size_of::<rvmx_run__bindgen_ty_1__bindgen_ty_3>(), 120);
 }
 
 #[test]
