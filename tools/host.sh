@@ -2,7 +2,7 @@
 # Bochs, read the results from the serial console. Sourced by tools/rvmx.
 
 BUILD=$RVMX_ROOT/build
-BOOT_TIMEOUT=${BOOT_TIMEOUT:-300}
+BOOT_TIMEOUT=${BOOT_TIMEOUT:-600}
 
 # Sets KDIR; builds the kernel (cached), rvmx.ko and the selftests.
 build_all() {

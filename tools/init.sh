@@ -17,7 +17,7 @@ while read -r name cmd; do
 	[ -n "$name" ] || continue
 	echo "RVMX-BEGIN $name"
 	start=$(cut -d' ' -f1 /proc/uptime)
-	(cd /tests && sh -c "$cmd")
+	(cd /tests && sh -c "$cmd" </dev/console)
 	rc=$?
 	echo "RVMX-END $name rc=$rc start=$start end=$(cut -d' ' -f1 /proc/uptime)"
 done < /etc/rvmx-run
