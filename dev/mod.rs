@@ -105,6 +105,8 @@ fn get_cpu_status(_: &(), arg: &mut Arg) -> Result<isize> {
     Ok(0)
 }
 
+/// # Safety
+/// Called by the kernel as a file operation of a file this module created.
 unsafe extern "C" fn system_ioctl(
     _file: *mut bindings::file,
     cmd: kernel::ffi::c_uint,

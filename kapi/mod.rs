@@ -172,6 +172,8 @@ pub(crate) fn run_on_cpu<T>(cpu: u32, data: &mut T, f: fn(&mut T)) -> Result {
         data: *mut T,
         f: fn(&mut T),
     }
+    /// # Safety
+    /// `info` must point to a live `Call<T>`.
     unsafe extern "C" fn trampoline<T>(info: *mut core::ffi::c_void) {
         // SAFETY: `info` is the `Call<T>` below, alive until
         // smp_call_function_single returns (wait = 1).

@@ -8,7 +8,8 @@
     non_camel_case_types,
     non_upper_case_globals,
     unreachable_pub,
-    clippy::all
+    clippy::all,
+    clippy::undocumented_unsafe_blocks
 )]
 
 use kernel::ffi;

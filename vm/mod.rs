@@ -118,6 +118,8 @@ impl Drop for VcpuId {
     }
 }
 
+/// # Safety
+/// Called by the kernel as a file operation of a file this module created.
 unsafe extern "C" fn vm_ioctl(file: *mut bindings::file, cmd: u32, arg: usize) -> isize {
     // SAFETY: `private_data` holds the reference that `Vm::create` gave the
     // file; it lives until `vm_release`, after every ioctl returned.
@@ -125,6 +127,8 @@ unsafe extern "C" fn vm_ioctl(file: *mut bindings::file, cmd: u32, arg: usize) -
     ioctl::dispatch(VM_IOCTLS, &vm, cmd, arg)
 }
 
+/// # Safety
+/// Called by the kernel as a file operation of a file this module created.
 unsafe extern "C" fn vm_release(_inode: *mut bindings::inode, file: *mut bindings::file) -> i32 {
     // SAFETY: the reference given to the file in `Vm::create`, released once.
     drop(unsafe { Arc::from_raw((*file).private_data as *const Vm) });

@@ -271,6 +271,8 @@ fn set_sregs(vcpu: &Arc<Vcpu>, arg: &mut Arg) -> Result<isize> {
     Ok(0)
 }
 
+/// # Safety
+/// Called by the kernel as a file operation of a file this module created.
 unsafe extern "C" fn vcpu_ioctl(file: *mut bindings::file, cmd: u32, arg: usize) -> isize {
     // SAFETY: `private_data` holds the reference that `Vcpu::create` gave
     // the file; it lives until `vcpu_release`, after every ioctl returned.
@@ -278,6 +280,8 @@ unsafe extern "C" fn vcpu_ioctl(file: *mut bindings::file, cmd: u32, arg: usize)
     ioctl::dispatch(VCPU_IOCTLS, &vcpu, cmd, arg)
 }
 
+/// # Safety
+/// Called by the kernel as a file operation of a file this module created.
 unsafe extern "C" fn vcpu_mmap(file: *mut bindings::file, vma: *mut bindings::vm_area_struct) -> i32 {
     // SAFETY: as in `vcpu_ioctl`; the mapping holds a reference to the file,
     // so the page outlives it.
@@ -289,6 +293,8 @@ unsafe extern "C" fn vcpu_mmap(file: *mut bindings::file, vma: *mut bindings::vm
     }
 }
 
+/// # Safety
+/// Called by the kernel as a file operation of a file this module created.
 unsafe extern "C" fn vcpu_release(_inode: *mut bindings::inode, file: *mut bindings::file) -> i32 {
     // SAFETY: the reference given to the file in `Vcpu::create`, released once.
     drop(unsafe { Arc::from_raw((*file).private_data as *const Vcpu) });

@@ -123,6 +123,8 @@ fn shared() -> Option<&'static Shared> {
 
 /// Hotplug "up": runs on `cpu`. 0 or a negative errno (which makes the
 /// load, or the CPU's onlining, fail).
+/// # Safety
+/// Called by the kernel only (CPU hotplug, emergency or syscore callback).
 unsafe extern "C" fn cpu_up(cpu: u32) -> i32 {
     match vmx_on(cpu) {
         Ok(()) => 0,
@@ -131,6 +133,8 @@ unsafe extern "C" fn cpu_up(cpu: u32) -> i32 {
 }
 
 /// Hotplug "down": runs on `cpu`.
+/// # Safety
+/// Called by the kernel only (CPU hotplug, emergency or syscore callback).
 unsafe extern "C" fn cpu_down(cpu: u32) -> i32 {
     vmx_off(cpu);
     0
@@ -206,6 +210,8 @@ fn vmx_off(cpu: u32) {
 /// kernel (or the firmware) finds it off. Runs with interrupts off, maybe in
 /// NMI context, on every CPU. While rvmx is registered here, a CPU with
 /// CR4.VMXE set is one that rvmx turned on (rvmx refuses to load otherwise).
+/// # Safety
+/// Called by the kernel only (CPU hotplug, emergency or syscore callback).
 unsafe extern "C" fn emergency_off() {
     if insn::read_cr4() & CR4_VMXE != 0 {
         let _ = insn::vmxoff();
@@ -216,6 +222,8 @@ unsafe extern "C" fn emergency_off() {
 
 /// Suspend: other CPUs are offline already (their hotplug "down" ran); this
 /// is the last one, IRQs off.
+/// # Safety
+/// Called by the kernel only (CPU hotplug, emergency or syscore callback).
 unsafe extern "C" fn suspend(_: *mut core::ffi::c_void) -> i32 {
     if let Some(s) = shared() {
         // The one slot still on is this CPU's.
@@ -230,6 +238,8 @@ unsafe extern "C" fn suspend(_: *mut core::ffi::c_void) -> i32 {
 }
 
 /// Resume: turn VMX on again in the CPU that suspended.
+/// # Safety
+/// Called by the kernel only (CPU hotplug, emergency or syscore callback).
 unsafe extern "C" fn resume(_: *mut core::ffi::c_void) {
     if let Some(s) = shared() {
         for (cpu, slot) in s.slots.iter().enumerate() {

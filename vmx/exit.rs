@@ -235,9 +235,10 @@ fn cr_access(v: &Loaded<'_>, vcpu: &Vcpu, st: &mut State) -> Result<Step> {
 /// A guest access outside every memory region.
 pub(crate) fn report_mmio(vcpu: &Vcpu, gpa: u64, qualification: u64) {
     let q = EptQual(qualification);
-    let access = (q.read() as u32) * uapi::RVMX_MMIO_READ
-        | (q.write() as u32) * uapi::RVMX_MMIO_WRITE
-        | (q.fetch() as u32) * uapi::RVMX_MMIO_FETCH;
+    let bit = |on: bool, b: u32| if on { b } else { 0 };
+    let access = bit(q.read(), uapi::RVMX_MMIO_READ)
+        | bit(q.write(), uapi::RVMX_MMIO_WRITE)
+        | bit(q.fetch(), uapi::RVMX_MMIO_FETCH);
     let mut run = uapi::rvmx_run { exit_reason: uapi::RVMX_EXIT_MMIO, ..Default::default() };
     run.__bindgen_anon_1.mmio = uapi::rvmx_run__bindgen_ty_1__bindgen_ty_2 { gpa, qualification, access, reserved: 0 };
     publish(vcpu, &run);
