@@ -166,7 +166,7 @@ test_sessions() {
 	fi
 	cat <<-'S'
 	vmx-1cpu 1 corei7_skylake_x module_test | vmxon_test -T cpu_hotplug | guest_test | stress_test | fuzz_test | rust_client_test --test-threads=1
-	vmx-2cpu 2 corei7_skylake_x vmxon_test | stress_test -t two_vms_four_vcpus_migrating -t signal_interrupts_spinning_guest_if0 -t kill9_during_run
+	vmx-2cpu 2 corei7_skylake_x vmxon_test | stress_test -t two_vms_four_vcpus_migrating -t signal_interrupts_spinning_guest_if0 -t kill9_during_run -t create_destroy_1000 | guest_test -t memory_region_checks -t memory_pattern_and_mmio_exit
 	novmx 1 p4_prescott_celeron_336 module_test -t load_matches_cpu
 	no-unrestricted-guest 1 corei5_lynnfield_750 module_test -t load_matches_cpu
 	S
