@@ -35,9 +35,7 @@ pub(crate) struct Vm {
 impl Vm {
     /// RVMX_CREATE_VM: a new VM and its fd.
     pub(crate) fn create() -> Result<i32> {
-        let caps = crate::vmx::cpu::loaded_caps()?;
         // EPT accessed/dirty flags are not used (yet): nothing reads them.
-        let _ = caps;
         let mem = Memory::new(false)?;
         let eptp = mem.eptp();
         let vm = Arc::pin_init(
@@ -52,14 +50,17 @@ impl Vm {
         kapi::anon_fd(c_str!("rvmx-vm"), &VM_FOPS, vm)
     }
 
+    /// The EPT pointer of this VM's vCPUs.
     pub(crate) fn eptp(&self) -> u64 {
         self.eptp
     }
 
+    /// The creator's address space (identity only).
     pub(crate) fn mm(&self) -> usize {
         self.mm
     }
 
+    /// Guest memory.
     pub(crate) fn memory(&self) -> &Mutex<Memory> {
         &self.memory
     }
