@@ -118,6 +118,12 @@ bochsrc() {
 	echo c > "$dir/bochs.rc"
 }
 
+# The prefix that runs a command in an empty network namespace (Bochs's rfb
+# display listens on TCP: nothing may reach it).
+no_network() {
+	if [ "$(id -u)" = 0 ]; then echo "unshare -n"; else echo "unshare -rn"; fi
+}
+
 # Runs Bochs for NAME with no network (the rfb display listens on TCP),
 # until it powers off, the kernel panics, or BOOT_TIMEOUT passes.
 boot() {
@@ -125,7 +131,7 @@ boot() {
 	make_iso "$name" "$runlist"
 	bochsrc "$name" "$cpus" "$model"
 	: > "$dir/serial.log"
-	if [ "$(id -u)" = 0 ]; then net="unshare -n"; else net="unshare -rn"; fi
+	net=$(no_network)
 	t0=$(date +%s)
 	say "booting the emulated host '$name' ($model, $cpus CPU)"
 	$net bochs -q -f "$dir/bochsrc" -rc "$dir/bochs.rc" </dev/null >"$dir/bochs.out" 2>&1 &
@@ -222,5 +228,5 @@ shell() {
 	make_iso shell "$list"
 	bochsrc shell "${CPUS:-1}" "${MODEL:-corei7_skylake_x}" "com1: enabled=1, mode=term, dev=$(tty)"
 	say "interactive shell on this terminal; 'poweroff -f' ends it"
-	unshare -n bochs -q -f "$dir/bochsrc" -rc "$dir/bochs.rc" </dev/null
+	$(no_network) bochs -q -f "$dir/bochsrc" -rc "$dir/bochs.rc" </dev/null
 }
