@@ -30,6 +30,25 @@ build_all() {
 	build_rust_in_vm_tests
 }
 
+# Builds rvmx.ko, in a copy of the tree, against kernel flavour $1 (see
+# tools/kernel-$1.config); any warning (objtool's above all) fails it.
+# Appends a PASS/FAIL line for tools/report.py to $BUILD/checks.txt.
+check_flavour() {
+	local f=$1 kdir out=$BUILD/flavour-$1 log=$BUILD/module-build-$1.log
+	if ! kdir=$("$RVMX_ROOT/tools/kernel.sh" "$f"); then
+		echo "FAIL flavour-$f: the kernel did not build" >> "$BUILD/checks.txt"; return
+	fi
+	rm -rf "$out"; mkdir -p "$out"
+	rsync -a --exclude /build --exclude /target --exclude /gen --exclude '*.o' --exclude '*.ko' \
+		--exclude '.*.cmd' --exclude '*.mod*' --exclude .git "$RVMX_ROOT/" "$out/"
+	if make -C "$kdir" M="$out" LLVM=1 -j"$JOBS" modules >"$log" 2>&1 && ! grep -qiE 'warning|objtool' "$log"; then
+		echo "PASS flavour-$f/rvmx.ko builds with no warning (objtool$(grep -o 'objtool/objtool[^;]*' "$out/.rvmx.o.cmd" | grep -o -- ' --[a-z]*' | sort -u | tr -d '\n'))" >> "$BUILD/checks.txt"
+	else
+		echo "FAIL flavour-$f: see $log" >> "$BUILD/checks.txt"
+		grep -iE 'warning|objtool|error' "$log" | head -20 >&2
+	fi
+}
+
 # The Rust client's tests that need /dev/rvmx, as a static binary for the
 # emulated host (bin/rust_client_test).
 build_rust_in_vm_tests() {
@@ -192,6 +211,9 @@ run_tests() {
 		return 1
 	fi
 	KDIR=$("$RVMX_ROOT/tools/kernel.sh")
+	: > "$BUILD/checks.txt"
+	say "checking that rvmx.ko builds against the distribution-like kernel flavour"
+	check_flavour distro
 	while read -r name cpus model progs; do
 		[ "$name" ] || continue
 		: > "$BUILD/$name.run"
@@ -203,7 +225,7 @@ run_tests() {
 		logs+=("$name=$BUILD/boot/$name/serial.log")
 	done < <(test_sessions)
 	say "all tests took $(since "$t0") s"
-	python3 "$RVMX_ROOT/tools/report.py" --cargo "$BUILD/cargo-test.log" "${logs[@]}"
+	python3 "$RVMX_ROOT/tools/report.py" --cargo "$BUILD/cargo-test.log" --checks "$BUILD/checks.txt" "${logs[@]}"
 }
 
 # rvmx against kvm_intel from the same kernel tree, one emulated CPU (the

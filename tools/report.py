@@ -144,6 +144,15 @@ def main(argv):
             cargo(t, argv[i + 1])
             i += 2
             continue
+        if argv[i] == "--checks":
+            # Lines "PASS what" / "FAIL what" from host-side checks.
+            with open(argv[i + 1]) as f:
+                for line in f:
+                    status, _, what = line.strip().partition(" ")
+                    if status in ("PASS", "FAIL"):
+                        t.add(status, f"host/{what}")
+            i += 2
+            continue
         name, path = argv[i].split("=", 1)
         session(t, name, path)
         i += 1
