@@ -313,10 +313,15 @@ pub(crate) fn current_mm() -> usize {
 
 /// Whether the scheduler wants this CPU (TIF_NEED_RESCHED).
 pub(crate) fn need_resched() -> bool {
+    thread_flag(kernel::bindings::TIF_NEED_RESCHED)
+}
+
+/// Whether thread-info flag `bit` (TIF_*) of the current task is set.
+fn thread_flag(bit: u32) -> bool {
     // SAFETY: as for `current_mm`; the flag word is updated atomically by
     // other CPUs, hence the volatile read.
     let flags = unsafe { core::ptr::read_volatile(&(*kernel::bindings::get_current()).thread_info.flags) };
-    flags & (1 << kernel::bindings::TIF_NEED_RESCHED) != 0
+    flags & (1 << bit) != 0
 }
 
 /// Whether a signal is pending for the current task.
@@ -487,9 +492,7 @@ impl GuestFpu {
 /// what the kernel does before returning to userland, done before entering
 /// the guest.
 pub(crate) fn reload_fpu_if_needed(_irqs_off: &IrqsOff) {
-    // SAFETY: as for `need_resched`.
-    let flags = unsafe { core::ptr::read_volatile(&(*kernel::bindings::get_current()).thread_info.flags) };
-    if flags & (1 << kernel::bindings::TIF_NEED_FPU_LOAD) != 0 {
+    if thread_flag(kernel::bindings::TIF_NEED_FPU_LOAD) {
         // SAFETY: interrupts are off (the token), as on the kernel's own
         // return-to-user path that calls it.
         unsafe { raw::switch_fpu_return() };

@@ -5,22 +5,27 @@ BUILD=$RVMX_ROOT/build
 BOOT_TIMEOUT=${BOOT_TIMEOUT:-600}
 
 # Sets KDIR; builds the kernel (cached), rvmx.ko and the selftests.
+# build_module KDIR SRCDIR LOG: rvmx.ko from SRCDIR against KDIR. Fails,
+# showing what went wrong, on an error or on any warning: objtool and rustc
+# warnings are errors for us (the stub must be objtool-clean).
+build_module() {
+	if ! make -C "$1" M="$2" LLVM=1 -j"$JOBS" modules >"$3" 2>&1; then
+		grep -iE 'warning|objtool|error' "$3" | head -40 >&2
+		return 1
+	fi
+	! grep -iE 'warning|objtool' "$3" >&2
+}
+
 build_all() {
-	local t0 log
+	local t0
 	"$RVMX_ROOT/tools/setup.sh"
 	rvmx_path
 	KDIR=$("$RVMX_ROOT/tools/kernel.sh")
 	t0=$(date +%s)
 	say "building rvmx.ko"
 	mkdir -p "$BUILD"
-	log=$BUILD/module-build.log
-	if ! make -C "$KDIR" M="$RVMX_ROOT" LLVM=1 -j"$JOBS" modules >"$log" 2>&1; then
-		cat "$log" >&2; die "module build failed"
-	fi
-	# objtool and rustc warnings are errors for us: the stub must be objtool-clean.
-	if grep -iE 'warning|objtool' "$log" >&2; then
-		die "module build printed warnings (see above, full log: $log)"
-	fi
+	build_module "$KDIR" "$RVMX_ROOT" "$BUILD/module-build.log" \
+		|| die "module build failed or printed warnings (full log: $BUILD/module-build.log)"
 	say "rvmx.ko built in $(since "$t0") s"
 	make -s -C "$RVMX_ROOT/selftests" KSRC="$KDIR" OUT="$BUILD/bin" >&2 \
 		|| die "selftests build failed"
@@ -41,11 +46,10 @@ check_flavour() {
 	rm -rf "$out"; mkdir -p "$out"
 	rsync -a --exclude /build --exclude /target --exclude /gen --exclude '*.o' --exclude '*.ko' \
 		--exclude '.*.cmd' --exclude '*.mod*' --exclude .git "$RVMX_ROOT/" "$out/"
-	if make -C "$kdir" M="$out" LLVM=1 -j"$JOBS" modules >"$log" 2>&1 && ! grep -qiE 'warning|objtool' "$log"; then
+	if build_module "$kdir" "$out" "$log"; then
 		echo "PASS flavour-$f/rvmx.ko builds with no warning (objtool$(grep -o 'objtool/objtool[^;]*' "$out/.rvmx.o.cmd" | grep -o -- ' --[a-z]*' | sort -u | tr -d '\n'))" >> "$BUILD/checks.txt"
 	else
 		echo "FAIL flavour-$f: see $log" >> "$BUILD/checks.txt"
-		grep -iE 'warning|objtool|error' "$log" | head -20 >&2
 	fi
 }
 
