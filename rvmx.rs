@@ -6,8 +6,11 @@
 //! - `uapi/`: the ABI header and its generated Rust view;
 //! - `kapi/`: kernel C APIs that the 6.12 `kernel` crate lacks;
 //! - `dev/`: the `/dev/rvmx` file and its ioctl table;
-//! - `vmx/`: the CPU side (capabilities, VMX on/off per CPU, instructions);
-//! - `vmcs/`, `ept/`: VMCS field encodings and EPT formats.
+//! - `vm/`: VMs, vCPUs and guest memory, and their file descriptors;
+//! - `vmx/`: the CPU side (capabilities, VMX on/off per CPU, instructions,
+//!   the entry/exit stub, the run loop and the exit handlers);
+//! - `vmcs/`, `ept/`: the VMCS (typed fields, defaults) and the EPT;
+//! - `x86/`: architectural bits and MSR numbers.
 //!
 //! Pure logic (no `kernel` crate) is also built on the host by `hosttest/`.
 
@@ -20,6 +23,8 @@ mod uapi;
 mod vm;
 mod vmcs;
 mod vmx;
+#[allow(unreachable_pub)] // pure: `pub` for the host crate (hosttest/)
+mod x86;
 
 module! {
     type: Rvmx,

@@ -3,7 +3,7 @@
 //! handler, and the size and direction encoded in the command decide, in this
 //! one place, how much is copied from and to userland.
 
-use crate::uapi::Pod;
+use crate::kapi::{read_pod, write_pod, Pod};
 use kernel::ioctl::{_IOC_DIR, _IOC_SIZE};
 use kernel::uapi::{_IOC_READ, _IOC_WRITE};
 use kernel::prelude::*;
@@ -38,22 +38,12 @@ impl Arg {
         if core::mem::size_of::<T>() != self.len {
             return Err(EINVAL);
         }
-        let mut v = T::default();
-        // SAFETY: `T: Pod` is plain integers (any byte pattern is valid), the
-        // source holds `len == size_of::<T>()` initialised bytes, and `v` is a
-        // distinct local, so the regions do not overlap.
-        unsafe {
-            core::ptr::copy_nonoverlapping(self.buf.as_ptr(), (&mut v as *mut T).cast::<u8>(), self.len)
-        };
-        Ok(v)
+        read_pod(&self.buf[..self.len]).ok_or(EINVAL)
     }
 
     /// Sets the argument that is copied back to userland.
     pub(crate) fn write<T: Pod>(&mut self, v: &T) {
-        let n = core::mem::size_of::<T>().min(self.len);
-        // SAFETY: `v` is a valid `T` of at least `n` bytes, `buf` has room for
-        // `n <= len <= MAX_ARG` bytes, and the two do not overlap.
-        unsafe { core::ptr::copy_nonoverlapping((v as *const T).cast::<u8>(), self.buf.as_mut_ptr(), n) };
+        write_pod(v, &mut self.buf[..self.len]);
     }
 }
 

@@ -7,39 +7,25 @@
 
 pub(crate) mod ioctl;
 
-use crate::kapi::{FileOps, MiscDevice};
+use crate::kapi::{FileOps, MiscDevice, MiscFile};
 use crate::uapi;
 use ioctl::{Arg, Entry};
-use kernel::bindings;
 use kernel::c_str;
 use kernel::prelude::*;
 
 /// `/dev/rvmx` is for root (and whoever an administrator gives the node to).
 const DEV_MODE: u16 = 0o600;
 
-// As in the `module!` macro: `struct module` holds a zero-sized lock key.
-#[allow(improper_ctypes)]
-extern "C" {
-    pub(crate) static __this_module: kernel::types::Opaque<bindings::module>;
+/// The system file.
+struct System;
+
+impl MiscFile for System {
+    fn ioctl(cmd: u32, arg: usize) -> isize {
+        ioctl::dispatch(SYSTEM_IOCTLS, &(), cmd, arg)
+    }
 }
 
-/// `THIS_MODULE` for a `file_operations` in a `static`: only its address
-/// is taken. Every open file pins the module through it.
-#[macro_export]
-macro_rules! this_module {
-    () => {
-        core::ptr::addr_of!($crate::dev::__this_module).cast_mut().cast()
-    };
-}
-
-static SYSTEM_FOPS: FileOps = FileOps(bindings::file_operations {
-    owner: crate::this_module!(),
-    unlocked_ioctl: Some(system_ioctl),
-    compat_ioctl: Some(system_ioctl),
-    // SAFETY: all other fields are optional hooks or data for which zero
-    // (NULL) is the documented "not provided".
-    ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
-});
+static SYSTEM_FOPS: FileOps = FileOps::misc::<System>();
 
 /// Registers `/dev/rvmx`.
 pub(crate) fn register() -> Result<MiscDevice> {
@@ -103,14 +89,4 @@ fn get_cpu_status(_: &(), arg: &mut Arg) -> Result<isize> {
     let (online, vmx_on) = crate::vmx::cpu::cpu_status();
     arg.write(&uapi::rvmx_cpu_status { online, vmx_on, nr_cpu_ids: crate::kapi::nr_cpu_ids(), reserved: 0 });
     Ok(0)
-}
-
-/// # Safety
-/// Called by the kernel as a file operation of a file this module created.
-unsafe extern "C" fn system_ioctl(
-    _file: *mut bindings::file,
-    cmd: kernel::ffi::c_uint,
-    arg: kernel::ffi::c_ulong,
-) -> kernel::ffi::c_long {
-    ioctl::dispatch(SYSTEM_IOCTLS, &(), cmd, arg)
 }

@@ -4,8 +4,6 @@
 
 /// Memory type "write-back" (SDM Vol. 3A 12.3, Table 12-2 encodings).
 pub const MEMTYPE_WB: u64 = 6;
-/// Memory type "uncacheable".
-pub const MEMTYPE_UC: u64 = 0;
 
 /// Entry bit 0: read access.
 pub const READ: u64 = 1 << 0;
@@ -13,14 +11,8 @@ pub const READ: u64 = 1 << 0;
 pub const WRITE: u64 = 1 << 1;
 /// Entry bit 2: execute access (supervisor-mode execute when MBEC is on).
 pub const EXEC: u64 = 1 << 2;
-/// Leaf bit 6: ignore PAT memory type.
-pub const IGNORE_PAT: u64 = 1 << 6;
 /// Bit 7 of a PDPTE/PDE: maps a 1-GiB/2-MiB page.
 pub const LARGE: u64 = 1 << 7;
-/// Bit 8: accessed (when EPTP bit 6 enables A/D flags).
-pub const ACCESSED: u64 = 1 << 8;
-/// Bit 9 of a leaf: dirty.
-pub const DIRTY: u64 = 1 << 9;
 
 /// Bits 51:12: the physical address of the next table or page.
 pub const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
@@ -40,11 +32,6 @@ impl Eptp {
         // Bits 2:0 memory type, bits 5:3 page-walk length minus one, bit 6 A/D.
         let ad_bit = if ad { 1 << 6 } else { 0 };
         Some(Eptp(pml4 | MEMTYPE_WB | (3 << 3) | ad_bit))
-    }
-
-    /// The PML4 table's physical address.
-    pub const fn pml4(self) -> u64 {
-        self.0 & ADDR_MASK
     }
 }
 

@@ -47,11 +47,6 @@ impl<T: Tables> Ept<T> {
         self.root
     }
 
-    /// The table store.
-    pub fn tables(&self) -> &T {
-        &self.tables
-    }
-
     /// Walks to the page table (level 1) for `gpa`, creating missing
     /// tables when `create`.
     fn walk(&mut self, gpa: u64, create: bool) -> Result<Option<u64>, MapError> {
@@ -89,16 +84,6 @@ impl<T: Tables> Ept<T> {
         }
         self.tables.write(pt, i, entry::leaf_4k(hpa, perm));
         Ok(())
-    }
-
-    /// The leaf entry mapping `gpa`, if any.
-    pub fn lookup(&mut self, gpa: u64) -> Option<u64> {
-        if gpa >= GPA_LIMIT {
-            return None;
-        }
-        let pt = self.walk(gpa, false).ok()??;
-        let e = self.tables.read(pt, entry::index(gpa, 1));
-        entry::is_present(e).then_some(e)
     }
 
     /// Removes the mapping of the page at `gpa`; returns the old entry.

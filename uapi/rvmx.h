@@ -159,51 +159,58 @@ enum rvmx_exit_reason {
 #define RVMX_MMIO_WRITE	(1 << 1)
 #define RVMX_MMIO_FETCH	(1 << 2)
 
+/* OUT: data holds the value written. IN: rvmx completes the instruction
+ * with `data` on the next RVMX_RUN. */
+struct rvmx_exit_io {
+	__u8 direction;		/* RVMX_IO_IN / RVMX_IO_OUT */
+	__u8 size;		/* 1, 2 or 4 */
+	__u16 port;
+	__u32 reserved;
+	__u64 data;
+};
+
+struct rvmx_exit_mmio {
+	__u64 gpa;
+	__u64 qualification;	/* raw EPT-violation qualification */
+	__u32 access;		/* RVMX_MMIO_* */
+	__u32 reserved;
+};
+
+/*
+ * VM-entry failure. vm_instruction_error is nonzero when VMLAUNCH/VMRESUME
+ * failed as an instruction (SDM Vol. 3C 31.4, e.g. 7 = invalid control
+ * field); otherwise reason and qualification are the exit reason (bit 31
+ * set: 33 = invalid guest state, 34 = MSR loading, 41 = machine check) and
+ * its exit qualification.
+ */
+struct rvmx_exit_fail_entry {
+	__u32 reason;
+	__u32 vm_instruction_error;
+	__u64 qualification;
+	/* Which field broke which rule (SDM section), or what the
+	 * VM-instruction error means; NUL-terminated. */
+	char account[104];
+};
+
+/* Raw VMX exit information (SDM Vol. 3C 28.2). */
+struct rvmx_exit_vmx {
+	__u32 reason;
+	__u32 instruction_length;
+	__u64 qualification;
+	__u64 guest_physical_address;
+	__u64 guest_linear_address;
+	__u32 intr_info;
+	__u32 instruction_info;
+};
+
 struct rvmx_run {
 	__u32 exit_reason;		/* enum rvmx_exit_reason */
 	__u32 reserved;
 	union {
-		/* OUT: data holds the value written. IN: rvmx completes the
-		 * instruction with `data` on the next RVMX_RUN. */
-		struct {
-			__u8 direction;		/* RVMX_IO_IN / RVMX_IO_OUT */
-			__u8 size;		/* 1, 2 or 4 */
-			__u16 port;
-			__u32 reserved;
-			__u64 data;
-		} io;
-		struct {
-			__u64 gpa;
-			__u64 qualification;	/* raw EPT-violation qualification */
-			__u32 access;		/* RVMX_MMIO_* */
-			__u32 reserved;
-		} mmio;
-		/*
-		 * VM-entry failure. vm_instruction_error is nonzero when
-		 * VMLAUNCH/VMRESUME failed as an instruction (SDM Vol. 3C 31.4,
-		 * e.g. 7 = invalid control field); otherwise reason and
-		 * qualification are the exit reason (bit 31 set: 33 = invalid
-		 * guest state, 34 = MSR loading, 41 = machine check) and its
-		 * exit qualification.
-		 */
-		struct {
-			__u32 reason;
-			__u32 vm_instruction_error;
-			__u64 qualification;
-			/* Which field broke which rule (SDM section), or what the
-			 * VM-instruction error means; NUL-terminated. */
-			char account[104];
-		} fail_entry;
-		/* Raw VMX exit information (SDM Vol. 3C 28.2). */
-		struct {
-			__u32 reason;
-			__u32 instruction_length;
-			__u64 qualification;
-			__u64 guest_physical_address;
-			__u64 guest_linear_address;
-			__u32 intr_info;
-			__u32 instruction_info;
-		} vmx;
+		struct rvmx_exit_io io;
+		struct rvmx_exit_mmio mmio;
+		struct rvmx_exit_fail_entry fail_entry;
+		struct rvmx_exit_vmx vmx;
 		__u64 padding[16];
 	};
 };

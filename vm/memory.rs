@@ -5,8 +5,9 @@
 //! the cached translations (INVEPT).
 
 use crate::ept::entry::{Eptp, EXEC, READ, WRITE};
-use crate::ept::table::{Ept, MapError, Tables, GPA_LIMIT};
-use crate::kapi::{self, KernelPage, PinnedPage, PIN_BATCH};
+use crate::ept::pages::KernelTables;
+use crate::ept::table::{Ept, MapError, GPA_LIMIT};
+use crate::kapi::{self, PinnedPage, PIN_BATCH};
 use crate::uapi;
 use crate::vmx::{caps::ept_vpid, insn};
 use kernel::prelude::*;
@@ -15,49 +16,6 @@ use kernel::prelude::*;
 pub(crate) const MAX_SLOTS: usize = 32;
 /// The largest slot: 1 GiB (its page list is kvmalloc'ed, 16 bytes a page).
 pub(crate) const MAX_SLOT_SIZE: u64 = 1 << 30;
-
-/// EPT tables in kernel pages, found by physical address (sorted).
-pub(crate) struct KernelTables {
-    pages: KVec<(u64, KernelPage)>,
-}
-
-impl KernelTables {
-    fn virt(&self, table: u64) -> Option<*mut u64> {
-        let i = self.pages.binary_search_by_key(&table, |(pa, _)| *pa).ok()?;
-        Some(self.pages[i].1.as_ptr().cast::<u64>())
-    }
-}
-
-impl Tables for KernelTables {
-    fn alloc(&mut self) -> Option<u64> {
-        let page = KernelPage::new().ok()?;
-        let pa = page.phys();
-        let at = self.pages.binary_search_by_key(&pa, |(p, _)| *p).unwrap_or_else(|i| i);
-        self.pages.push((pa, page), GFP_KERNEL).ok()?;
-        // Keep the list sorted: rotate the new entry into place.
-        self.pages[at..].rotate_right(1);
-        Some(pa)
-    }
-
-    fn read(&self, table: u64, index: usize) -> u64 {
-        match self.virt(table) {
-            // SAFETY: `t` is one of our table pages (4 KiB = 512 entries)
-            // and `index` < 512 (EPT indices are 9 bits).
-            Some(t) if index < 512 => unsafe { t.add(index).read_volatile() },
-            _ => 0,
-        }
-    }
-
-    fn write(&mut self, table: u64, index: usize, value: u64) {
-        if let Some(t) = self.virt(table) {
-            if index < 512 {
-                // SAFETY: as in `read`; one aligned 64-bit store, which the
-                // CPU's page walker sees whole.
-                unsafe { t.add(index).write_volatile(value) };
-            }
-        }
-    }
-}
 
 /// Pages a chunk of [`PageMap`] tracks (256 KiB of guest memory).
 const CHUNK: usize = 64;
@@ -141,7 +99,7 @@ pub(crate) enum Fault {
 impl Memory {
     /// Empty memory with an empty EPT.
     pub(crate) fn new(ad: bool) -> Result<Self> {
-        let ept = Ept::new(KernelTables { pages: KVec::new() }).ok_or(ENOMEM)?;
+        let ept = Ept::new(KernelTables::new()).ok_or(ENOMEM)?;
         let eptp = Eptp::new(ept.root(), ad).ok_or(EINVAL)?.0;
         let mut slots = KVec::with_capacity(MAX_SLOTS, GFP_KERNEL)?;
         for _ in 0..MAX_SLOTS {

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-//! VMs (the seed's `vm_create`/`vmx_vminit`): guest memory and vCPUs, and
+//! VMs (bhyve's `vm_create`/`vmx_vminit`): guest memory and vCPUs, and
 //! the VM file descriptor. A VM lives while its fd or any of its vCPU fds
 //! is open.
 
@@ -7,12 +7,12 @@ pub(crate) mod memory;
 pub(crate) mod vcpu;
 
 use crate::dev::ioctl::{self, Arg, Entry};
-use crate::kapi::{self, FileOps};
+use crate::kapi::{self, FileObject, FileOps};
 use crate::uapi;
-use kernel::bindings;
 use kernel::c_str;
 use kernel::prelude::*;
-use kernel::sync::{Arc, ArcBorrow, Mutex};
+use kernel::str::CStr;
+use kernel::sync::{Arc, Mutex};
 use memory::Memory;
 
 /// vCPUs per VM (rvmx_caps.max_vcpus): ids 0..=63.
@@ -47,7 +47,7 @@ impl Vm {
             }),
             GFP_KERNEL,
         )?;
-        kapi::anon_fd(c_str!("rvmx-vm"), &VM_FOPS, vm)
+        kapi::new_fd(vm)
     }
 
     /// The EPT pointer of this VM's vCPUs.
@@ -64,17 +64,20 @@ impl Vm {
     pub(crate) fn memory(&self) -> &Mutex<Memory> {
         &self.memory
     }
-
 }
 
-static VM_FOPS: FileOps = FileOps(bindings::file_operations {
-    owner: crate::this_module!(),
-    unlocked_ioctl: Some(vm_ioctl),
-    compat_ioctl: Some(vm_ioctl),
-    release: Some(vm_release),
-    // SAFETY: all other fields are optional hooks; zero means "none".
-    ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
-});
+impl FileObject for Vm {
+    const NAME: &'static CStr = c_str!("rvmx-vm");
+
+    fn fops() -> &'static FileOps {
+        static FOPS: FileOps = FileOps::new::<Vm>();
+        &FOPS
+    }
+
+    fn ioctl(this: &Arc<Self>, cmd: u32, arg: usize) -> isize {
+        ioctl::dispatch(VM_IOCTLS, this, cmd, arg)
+    }
+}
 
 const VM_IOCTLS: &[Entry<Arc<Vm>>] = &[
     Entry { cmd: uapi::RVMX_SET_MEMORY_REGION, handler: set_memory_region },
@@ -117,21 +120,4 @@ impl Drop for VcpuId {
     fn drop(&mut self) {
         *self.vm.vcpus.lock() &= !(1u64 << self.id);
     }
-}
-
-/// # Safety
-/// Called by the kernel as a file operation of a file this module created.
-unsafe extern "C" fn vm_ioctl(file: *mut bindings::file, cmd: u32, arg: usize) -> isize {
-    // SAFETY: `private_data` holds the reference that `Vm::create` gave the
-    // file; it lives until `vm_release`, after every ioctl returned.
-    let vm: Arc<Vm> = unsafe { ArcBorrow::from_raw((*file).private_data as *const Vm) }.into();
-    ioctl::dispatch(VM_IOCTLS, &vm, cmd, arg)
-}
-
-/// # Safety
-/// Called by the kernel as a file operation of a file this module created.
-unsafe extern "C" fn vm_release(_inode: *mut bindings::inode, file: *mut bindings::file) -> i32 {
-    // SAFETY: the reference given to the file in `Vm::create`, released once.
-    drop(unsafe { Arc::from_raw((*file).private_data as *const Vm) });
-    0
 }

@@ -126,19 +126,6 @@ impl Field {
         }
     }
 
-    /// The 9-bit index within its width and type.
-    pub const fn index(self) -> u32 {
-        (self.0 >> 1) & 0x1ff
-    }
-
-    /// The high half of this 64-bit field, `None` for other widths.
-    pub const fn high(self) -> Option<Field> {
-        match self.width() {
-            Width::W64 => Some(Field(self.0 | 1)),
-            _ => None,
-        }
-    }
-
     /// Bits that VMREAD returns: all 64 for natural width and full 64-bit
     /// access, 32 for 32-bit fields and high halves, 16 for 16-bit fields.
     pub const fn bits(self) -> u32 {
@@ -156,7 +143,133 @@ impl Field {
     }
 }
 
-/// A named field, checked at compile time.
+/// A field's value: `u16`, `u32` or `u64` (natural width is 64 bits on a
+/// 64-bit host), as VMREAD returns it zero-extended.
+pub trait Value: Copy {
+    /// Bits the field has.
+    const BITS: u32;
+    /// From VMREAD's 64-bit result.
+    fn from_raw(v: u64) -> Self;
+    /// To VMWRITE's 64-bit operand.
+    fn raw(self) -> u64;
+}
+
+impl Value for u16 {
+    const BITS: u32 = 16;
+    fn from_raw(v: u64) -> Self {
+        v as u16
+    }
+    fn raw(self) -> u64 {
+        self.into()
+    }
+}
+
+impl Value for u32 {
+    const BITS: u32 = 32;
+    fn from_raw(v: u64) -> Self {
+        v as u32
+    }
+    fn raw(self) -> u64 {
+        self.into()
+    }
+}
+
+impl Value for u64 {
+    const BITS: u32 = 64;
+    fn from_raw(v: u64) -> Self {
+        v
+    }
+    fn raw(self) -> u64 {
+        self
+    }
+}
+
+/// A field that VMREAD and VMWRITE take, holding a `T`.
+pub struct Rw<T>(Field, core::marker::PhantomData<T>);
+/// A read-only field (VM-exit information): there is no way to write it.
+pub struct Ro<T>(Field, core::marker::PhantomData<T>);
+
+impl<T> Clone for Rw<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Rw<T> {}
+impl<T> Clone for Ro<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Ro<T> {}
+
+impl<T> Rw<T> {
+    /// The encoding.
+    pub const fn field(self) -> Field {
+        self.0
+    }
+}
+
+impl<T> Ro<T> {
+    /// The encoding.
+    pub const fn field(self) -> Field {
+        self.0
+    }
+}
+
+/// A field VMREAD can read, and the type it holds.
+pub trait Readable: Copy {
+    /// The field's value type.
+    type Value: Value;
+    /// The encoding.
+    fn encoding(self) -> Field;
+}
+
+impl<T: Value> Readable for Rw<T> {
+    type Value = T;
+    fn encoding(self) -> Field {
+        self.0
+    }
+}
+
+impl<T: Value> Readable for Ro<T> {
+    type Value = T;
+    fn encoding(self) -> Field {
+        self.0
+    }
+}
+
+/// Access to a current VMCS: the module's loaded-VMCS token and the host
+/// tests' fake implement it, so the exit handlers are pure.
+pub trait VmcsAccess {
+    /// VMREAD of a field.
+    fn read_raw(&self, f: Field) -> u64;
+    /// VMWRITE of a field.
+    fn write_raw(&self, f: Field, v: u64);
+    /// Reads a field as the type it holds.
+    fn read<F: Readable>(&self, f: F) -> F::Value {
+        F::Value::from_raw(self.read_raw(f.encoding()))
+    }
+    /// Writes a writable field.
+    fn write<T: Value>(&self, f: Rw<T>, v: T) {
+        self.write_raw(f.0, v.raw())
+    }
+}
+
+/// A named field, checked at compile time: a valid encoding whose width
+/// holds `T` and which VMWRITE may write.
+const fn rw<T: Value>(enc: u32) -> Rw<T> {
+    let field = f(enc);
+    assert!(field.bits() == T::BITS && !field.is_read_only());
+    Rw(field, core::marker::PhantomData)
+}
+
+/// A named read-only (VM-exit information) field holding `T`.
+const fn ro<T: Value>(enc: u32) -> Ro<T> {
+    let field = f(enc);
+    assert!(field.bits() == T::BITS && field.is_read_only());
+    Ro(field, core::marker::PhantomData)
+}
+
 const fn f(enc: u32) -> Field {
     match Field::from_raw(enc) {
         Ok(field) => field,
@@ -164,220 +277,198 @@ const fn f(enc: u32) -> Field {
     }
 }
 
+/// The guest segment registers, in the order of their VMCS field indices
+/// (SDM Vol. 3D Appendix B: ES, CS, SS, DS, FS, GS, LDTR, TR).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seg {
+    /// ES.
+    Es,
+    /// CS.
+    Cs,
+    /// SS.
+    Ss,
+    /// DS.
+    Ds,
+    /// FS.
+    Fs,
+    /// GS.
+    Gs,
+    /// LDTR.
+    Ldtr,
+    /// TR.
+    Tr,
+}
+
+/// The four VMCS fields of one guest segment register.
+#[derive(Clone, Copy)]
+pub struct SegFields {
+    /// Selector.
+    pub selector: Rw<u16>,
+    /// Base address.
+    pub base: Rw<u64>,
+    /// Limit in bytes.
+    pub limit: Rw<u32>,
+    /// Access rights (SDM Vol. 3C 25.4.1).
+    pub ar: Rw<u32>,
+}
+
+impl Seg {
+    /// Every segment register, in VMCS order.
+    pub const ALL: [Seg; 8] = [Seg::Es, Seg::Cs, Seg::Ss, Seg::Ds, Seg::Fs, Seg::Gs, Seg::Ldtr, Seg::Tr];
+
+    /// Its fields: the segment's number is the field index in each of the
+    /// four groups (guest 16-bit selectors, natural-width bases, 32-bit
+    /// limits from index 0, 32-bit access rights from index 10).
+    pub const fn fields(self) -> SegFields {
+        let i = self as u32;
+        use core::marker::PhantomData as P;
+        SegFields {
+            selector: Rw(Field::new(Width::W16, Kind::Guest, i), P),
+            base: Rw(Field::new(Width::Natural, Kind::Guest, 3 + i), P),
+            limit: Rw(Field::new(Width::W32, Kind::Guest, i), P),
+            ar: Rw(Field::new(Width::W32, Kind::Guest, 10 + i), P),
+        }
+    }
+}
+
 // Encodings from SDM Vol. 3D Appendix B.
 /// 16-bit control: VPID.
-pub const VPID: Field = f(0x0000);
-/// Guest ES selector.
-pub const GUEST_ES_SELECTOR: Field = f(0x0800);
-/// Guest CS selector.
-pub const GUEST_CS_SELECTOR: Field = f(0x0802);
-/// Guest SS selector.
-pub const GUEST_SS_SELECTOR: Field = f(0x0804);
-/// Guest DS selector.
-pub const GUEST_DS_SELECTOR: Field = f(0x0806);
-/// Guest FS selector.
-pub const GUEST_FS_SELECTOR: Field = f(0x0808);
-/// Guest GS selector.
-pub const GUEST_GS_SELECTOR: Field = f(0x080a);
-/// Guest LDTR selector.
-pub const GUEST_LDTR_SELECTOR: Field = f(0x080c);
-/// Guest TR selector.
-pub const GUEST_TR_SELECTOR: Field = f(0x080e);
+pub const VPID: Rw<u16> = rw(0x0000);
 /// Host ES selector.
-pub const HOST_ES_SELECTOR: Field = f(0x0c00);
+pub const HOST_ES_SELECTOR: Rw<u16> = rw(0x0c00);
 /// Host CS selector.
-pub const HOST_CS_SELECTOR: Field = f(0x0c02);
+pub const HOST_CS_SELECTOR: Rw<u16> = rw(0x0c02);
 /// Host SS selector.
-pub const HOST_SS_SELECTOR: Field = f(0x0c04);
+pub const HOST_SS_SELECTOR: Rw<u16> = rw(0x0c04);
 /// Host DS selector.
-pub const HOST_DS_SELECTOR: Field = f(0x0c06);
+pub const HOST_DS_SELECTOR: Rw<u16> = rw(0x0c06);
 /// Host FS selector.
-pub const HOST_FS_SELECTOR: Field = f(0x0c08);
+pub const HOST_FS_SELECTOR: Rw<u16> = rw(0x0c08);
 /// Host GS selector.
-pub const HOST_GS_SELECTOR: Field = f(0x0c0a);
+pub const HOST_GS_SELECTOR: Rw<u16> = rw(0x0c0a);
 /// Host TR selector.
-pub const HOST_TR_SELECTOR: Field = f(0x0c0c);
-/// I/O bitmap A address.
-pub const IO_BITMAP_A: Field = f(0x2000);
-/// I/O bitmap B address.
-pub const IO_BITMAP_B: Field = f(0x2002);
-/// MSR bitmap address.
-pub const MSR_BITMAP: Field = f(0x2004);
+pub const HOST_TR_SELECTOR: Rw<u16> = rw(0x0c0c);
 /// EPT pointer.
-pub const EPT_POINTER: Field = f(0x201a);
+pub const EPT_POINTER: Rw<u64> = rw(0x201a);
 /// Guest-physical address (exit information).
-pub const GUEST_PHYSICAL_ADDRESS: Field = f(0x2400);
+pub const GUEST_PHYSICAL_ADDRESS: Ro<u64> = ro(0x2400);
 /// VMCS link pointer.
-pub const VMCS_LINK_POINTER: Field = f(0x2800);
+pub const VMCS_LINK_POINTER: Rw<u64> = rw(0x2800);
 /// Guest IA32_DEBUGCTL.
-pub const GUEST_IA32_DEBUGCTL: Field = f(0x2802);
+pub const GUEST_IA32_DEBUGCTL: Rw<u64> = rw(0x2802);
 /// Guest IA32_PAT.
-pub const GUEST_IA32_PAT: Field = f(0x2804);
+pub const GUEST_IA32_PAT: Rw<u64> = rw(0x2804);
 /// Guest IA32_EFER.
-pub const GUEST_IA32_EFER: Field = f(0x2806);
+pub const GUEST_IA32_EFER: Rw<u64> = rw(0x2806);
 /// Host IA32_PAT.
-pub const HOST_IA32_PAT: Field = f(0x2c00);
+pub const HOST_IA32_PAT: Rw<u64> = rw(0x2c00);
 /// Host IA32_EFER.
-pub const HOST_IA32_EFER: Field = f(0x2c02);
+pub const HOST_IA32_EFER: Rw<u64> = rw(0x2c02);
 /// Pin-based VM-execution controls.
-pub const PIN_BASED_CONTROLS: Field = f(0x4000);
+pub const PIN_BASED_CONTROLS: Rw<u32> = rw(0x4000);
 /// Primary processor-based VM-execution controls.
-pub const PROC_BASED_CONTROLS: Field = f(0x4002);
+pub const PROC_BASED_CONTROLS: Rw<u32> = rw(0x4002);
 /// Exception bitmap.
-pub const EXCEPTION_BITMAP: Field = f(0x4004);
+pub const EXCEPTION_BITMAP: Rw<u32> = rw(0x4004);
 /// CR3-target count.
-pub const CR3_TARGET_COUNT: Field = f(0x400a);
+pub const CR3_TARGET_COUNT: Rw<u32> = rw(0x400a);
 /// Primary VM-exit controls.
-pub const EXIT_CONTROLS: Field = f(0x400c);
+pub const EXIT_CONTROLS: Rw<u32> = rw(0x400c);
 /// VM-exit MSR-store count.
-pub const EXIT_MSR_STORE_COUNT: Field = f(0x400e);
+pub const EXIT_MSR_STORE_COUNT: Rw<u32> = rw(0x400e);
 /// VM-exit MSR-load count.
-pub const EXIT_MSR_LOAD_COUNT: Field = f(0x4010);
+pub const EXIT_MSR_LOAD_COUNT: Rw<u32> = rw(0x4010);
 /// VM-entry controls.
-pub const ENTRY_CONTROLS: Field = f(0x4012);
+pub const ENTRY_CONTROLS: Rw<u32> = rw(0x4012);
 /// VM-entry MSR-load count.
-pub const ENTRY_MSR_LOAD_COUNT: Field = f(0x4014);
+pub const ENTRY_MSR_LOAD_COUNT: Rw<u32> = rw(0x4014);
 /// VM-entry interruption-information field.
-pub const ENTRY_INTR_INFO: Field = f(0x4016);
+pub const ENTRY_INTR_INFO: Rw<u32> = rw(0x4016);
 /// VM-entry exception error code.
-pub const ENTRY_EXCEPTION_ERROR_CODE: Field = f(0x4018);
-/// VM-entry instruction length.
-pub const ENTRY_INSTRUCTION_LENGTH: Field = f(0x401a);
+pub const ENTRY_EXCEPTION_ERROR_CODE: Rw<u32> = rw(0x4018);
 /// Secondary processor-based VM-execution controls.
-pub const PROC_BASED_CONTROLS2: Field = f(0x401e);
+pub const PROC_BASED_CONTROLS2: Rw<u32> = rw(0x401e);
 /// VM-instruction error.
-pub const VM_INSTRUCTION_ERROR: Field = f(0x4400);
+pub const VM_INSTRUCTION_ERROR: Ro<u32> = ro(0x4400);
 /// Exit reason.
-pub const EXIT_REASON: Field = f(0x4402);
+pub const EXIT_REASON: Ro<u32> = ro(0x4402);
 /// VM-exit interruption information.
-pub const EXIT_INTR_INFO: Field = f(0x4404);
-/// VM-exit interruption error code.
-pub const EXIT_INTR_ERROR_CODE: Field = f(0x4406);
-/// IDT-vectoring information.
-pub const IDT_VECTORING_INFO: Field = f(0x4408);
+pub const EXIT_INTR_INFO: Ro<u32> = ro(0x4404);
 /// VM-exit instruction length.
-pub const EXIT_INSTRUCTION_LENGTH: Field = f(0x440c);
+pub const EXIT_INSTRUCTION_LENGTH: Ro<u32> = ro(0x440c);
 /// VM-exit instruction information.
-pub const EXIT_INSTRUCTION_INFO: Field = f(0x440e);
-/// Guest ES limit.
-pub const GUEST_ES_LIMIT: Field = f(0x4800);
-/// Guest CS limit.
-pub const GUEST_CS_LIMIT: Field = f(0x4802);
-/// Guest SS limit.
-pub const GUEST_SS_LIMIT: Field = f(0x4804);
-/// Guest DS limit.
-pub const GUEST_DS_LIMIT: Field = f(0x4806);
-/// Guest FS limit.
-pub const GUEST_FS_LIMIT: Field = f(0x4808);
-/// Guest GS limit.
-pub const GUEST_GS_LIMIT: Field = f(0x480a);
-/// Guest LDTR limit.
-pub const GUEST_LDTR_LIMIT: Field = f(0x480c);
-/// Guest TR limit.
-pub const GUEST_TR_LIMIT: Field = f(0x480e);
+pub const EXIT_INSTRUCTION_INFO: Ro<u32> = ro(0x440e);
 /// Guest GDTR limit.
-pub const GUEST_GDTR_LIMIT: Field = f(0x4810);
+pub const GUEST_GDTR_LIMIT: Rw<u32> = rw(0x4810);
 /// Guest IDTR limit.
-pub const GUEST_IDTR_LIMIT: Field = f(0x4812);
-/// Guest ES access rights.
-pub const GUEST_ES_AR: Field = f(0x4814);
-/// Guest CS access rights.
-pub const GUEST_CS_AR: Field = f(0x4816);
-/// Guest SS access rights.
-pub const GUEST_SS_AR: Field = f(0x4818);
-/// Guest DS access rights.
-pub const GUEST_DS_AR: Field = f(0x481a);
-/// Guest FS access rights.
-pub const GUEST_FS_AR: Field = f(0x481c);
-/// Guest GS access rights.
-pub const GUEST_GS_AR: Field = f(0x481e);
-/// Guest LDTR access rights.
-pub const GUEST_LDTR_AR: Field = f(0x4820);
-/// Guest TR access rights.
-pub const GUEST_TR_AR: Field = f(0x4822);
+pub const GUEST_IDTR_LIMIT: Rw<u32> = rw(0x4812);
 /// Guest interruptibility state.
-pub const GUEST_INTERRUPTIBILITY: Field = f(0x4824);
+pub const GUEST_INTERRUPTIBILITY: Rw<u32> = rw(0x4824);
 /// Guest activity state.
-pub const GUEST_ACTIVITY_STATE: Field = f(0x4826);
+pub const GUEST_ACTIVITY_STATE: Rw<u32> = rw(0x4826);
 /// Guest IA32_SYSENTER_CS.
-pub const GUEST_SYSENTER_CS: Field = f(0x482a);
+pub const GUEST_SYSENTER_CS: Rw<u32> = rw(0x482a);
 /// VMX-preemption timer value.
-pub const PREEMPTION_TIMER_VALUE: Field = f(0x482e);
+pub const PREEMPTION_TIMER_VALUE: Rw<u32> = rw(0x482e);
 /// Host IA32_SYSENTER_CS.
-pub const HOST_SYSENTER_CS: Field = f(0x4c00);
+pub const HOST_SYSENTER_CS: Rw<u32> = rw(0x4c00);
 /// CR0 guest/host mask.
-pub const CR0_GUEST_HOST_MASK: Field = f(0x6000);
+pub const CR0_GUEST_HOST_MASK: Rw<u64> = rw(0x6000);
 /// CR4 guest/host mask.
-pub const CR4_GUEST_HOST_MASK: Field = f(0x6002);
+pub const CR4_GUEST_HOST_MASK: Rw<u64> = rw(0x6002);
 /// CR0 read shadow.
-pub const CR0_READ_SHADOW: Field = f(0x6004);
+pub const CR0_READ_SHADOW: Rw<u64> = rw(0x6004);
 /// CR4 read shadow.
-pub const CR4_READ_SHADOW: Field = f(0x6006);
+pub const CR4_READ_SHADOW: Rw<u64> = rw(0x6006);
 /// Exit qualification.
-pub const EXIT_QUALIFICATION: Field = f(0x6400);
+pub const EXIT_QUALIFICATION: Ro<u64> = ro(0x6400);
 /// Guest-linear address.
-pub const GUEST_LINEAR_ADDRESS: Field = f(0x640a);
+pub const GUEST_LINEAR_ADDRESS: Ro<u64> = ro(0x640a);
 /// Guest CR0.
-pub const GUEST_CR0: Field = f(0x6800);
+pub const GUEST_CR0: Rw<u64> = rw(0x6800);
 /// Guest CR3.
-pub const GUEST_CR3: Field = f(0x6802);
+pub const GUEST_CR3: Rw<u64> = rw(0x6802);
 /// Guest CR4.
-pub const GUEST_CR4: Field = f(0x6804);
-/// Guest ES base.
-pub const GUEST_ES_BASE: Field = f(0x6806);
-/// Guest CS base.
-pub const GUEST_CS_BASE: Field = f(0x6808);
-/// Guest SS base.
-pub const GUEST_SS_BASE: Field = f(0x680a);
-/// Guest DS base.
-pub const GUEST_DS_BASE: Field = f(0x680c);
-/// Guest FS base.
-pub const GUEST_FS_BASE: Field = f(0x680e);
-/// Guest GS base.
-pub const GUEST_GS_BASE: Field = f(0x6810);
-/// Guest LDTR base.
-pub const GUEST_LDTR_BASE: Field = f(0x6812);
-/// Guest TR base.
-pub const GUEST_TR_BASE: Field = f(0x6814);
+pub const GUEST_CR4: Rw<u64> = rw(0x6804);
 /// Guest GDTR base.
-pub const GUEST_GDTR_BASE: Field = f(0x6816);
+pub const GUEST_GDTR_BASE: Rw<u64> = rw(0x6816);
 /// Guest IDTR base.
-pub const GUEST_IDTR_BASE: Field = f(0x6818);
+pub const GUEST_IDTR_BASE: Rw<u64> = rw(0x6818);
 /// Guest DR7.
-pub const GUEST_DR7: Field = f(0x681a);
+pub const GUEST_DR7: Rw<u64> = rw(0x681a);
 /// Guest RSP.
-pub const GUEST_RSP: Field = f(0x681c);
+pub const GUEST_RSP: Rw<u64> = rw(0x681c);
 /// Guest RIP.
-pub const GUEST_RIP: Field = f(0x681e);
+pub const GUEST_RIP: Rw<u64> = rw(0x681e);
 /// Guest RFLAGS.
-pub const GUEST_RFLAGS: Field = f(0x6820);
+pub const GUEST_RFLAGS: Rw<u64> = rw(0x6820);
 /// Guest pending debug exceptions.
-pub const GUEST_PENDING_DBG_EXCEPTIONS: Field = f(0x6822);
+pub const GUEST_PENDING_DBG_EXCEPTIONS: Rw<u64> = rw(0x6822);
 /// Guest IA32_SYSENTER_ESP.
-pub const GUEST_SYSENTER_ESP: Field = f(0x6824);
+pub const GUEST_SYSENTER_ESP: Rw<u64> = rw(0x6824);
 /// Guest IA32_SYSENTER_EIP.
-pub const GUEST_SYSENTER_EIP: Field = f(0x6826);
+pub const GUEST_SYSENTER_EIP: Rw<u64> = rw(0x6826);
 /// Host CR0.
-pub const HOST_CR0: Field = f(0x6c00);
+pub const HOST_CR0: Rw<u64> = rw(0x6c00);
 /// Host CR3.
-pub const HOST_CR3: Field = f(0x6c02);
+pub const HOST_CR3: Rw<u64> = rw(0x6c02);
 /// Host CR4.
-pub const HOST_CR4: Field = f(0x6c04);
+pub const HOST_CR4: Rw<u64> = rw(0x6c04);
 /// Host FS base.
-pub const HOST_FS_BASE: Field = f(0x6c06);
+pub const HOST_FS_BASE: Rw<u64> = rw(0x6c06);
 /// Host GS base.
-pub const HOST_GS_BASE: Field = f(0x6c08);
+pub const HOST_GS_BASE: Rw<u64> = rw(0x6c08);
 /// Host TR base.
-pub const HOST_TR_BASE: Field = f(0x6c0a);
+pub const HOST_TR_BASE: Rw<u64> = rw(0x6c0a);
 /// Host GDTR base.
-pub const HOST_GDTR_BASE: Field = f(0x6c0c);
+pub const HOST_GDTR_BASE: Rw<u64> = rw(0x6c0c);
 /// Host IDTR base.
-pub const HOST_IDTR_BASE: Field = f(0x6c0e);
+pub const HOST_IDTR_BASE: Rw<u64> = rw(0x6c0e);
 /// Host IA32_SYSENTER_ESP.
-pub const HOST_SYSENTER_ESP: Field = f(0x6c10);
+pub const HOST_SYSENTER_ESP: Rw<u64> = rw(0x6c10);
 /// Host IA32_SYSENTER_EIP.
-pub const HOST_SYSENTER_EIP: Field = f(0x6c12);
+pub const HOST_SYSENTER_EIP: Rw<u64> = rw(0x6c12);
 /// Host RSP.
-pub const HOST_RSP: Field = f(0x6c14);
+pub const HOST_RSP: Rw<u64> = rw(0x6c14);
 /// Host RIP.
-pub const HOST_RIP: Field = f(0x6c16);
+pub const HOST_RIP: Rw<u64> = rw(0x6c16);

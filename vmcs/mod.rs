@@ -1,14 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
-//! The VMCS: field encodings (pure, host-tested), the per-vCPU VMCS region
-//! with typed access, and its defaults (`setup`).
+//! The VMCS: field encodings and typed access (pure, host-tested), the
+//! per-vCPU VMCS region and the loaded-VMCS token, its defaults (`setup`)
+//! and the guest's reset state (`reset`, pure).
 
-#[allow(dead_code, unreachable_pub)]
+#[allow(unreachable_pub)] // pure: `pub` for the host crate (hosttest/)
 pub(crate) mod field;
+#[allow(unreachable_pub)] // pure: `pub` for the host crate (hosttest/)
+pub(crate) mod reset;
 pub(crate) mod setup;
 
-use crate::kapi::KernelPage;
-use crate::vmx::insn::{self, VmxFail};
-use field::Field;
+use crate::kapi::{IrqsOff, KernelPage};
+use crate::vmx::insn::{self, Current, VmxFail};
+use core::cell::Cell;
+use field::{Field, VmcsAccess, VM_INSTRUCTION_ERROR};
 use kernel::prelude::*;
 
 /// A VMCS region (SDM Vol. 3C 25.2): one page, revision id first.
@@ -21,81 +25,81 @@ pub(crate) struct Vmcs {
 }
 
 impl Vmcs {
-    /// A new VMCS with the revision id from IA32_VMX_BASIC, VMCLEARed.
+    /// A new VMCS with `revision` (IA32_VMX_BASIC[30:0]), VMCLEARed.
     pub(crate) fn new(revision: u32) -> Result<Self> {
         let mut page = KernelPage::new()?;
-        page.set_first_u32(revision & 0x7fff_ffff);
+        page.set_first_u32(revision);
         let v = Self { page };
-        v.clear().map_err(|_| EIO)?;
+        v.clear()?;
         Ok(v)
     }
 
-    /// The region's physical address (the VMCS pointer).
-    pub(crate) fn phys(&self) -> u64 {
-        self.page.phys()
-    }
-
-    /// VMCLEAR: write back and deactivate (may run on any CPU only if the
-    /// VMCS is active on none or on this one).
+    /// VMCLEAR: write back and deactivate (the VMCS must be active on no
+    /// CPU or on this one).
     pub(crate) fn clear(&self) -> Result<(), VmxFail> {
-        insn::vmclear(self.phys())
+        insn::vmclear(&self.page)
     }
 
-    /// Makes this VMCS current on this CPU unless it already is.
-    /// Interrupts must be off (the caller holds an `IrqsOff`).
-    pub(crate) fn make_current(&self) -> Result<(), VmxFail> {
-        if insn::vmptrst() != self.phys() {
-            insn::vmptrld(self.phys())?;
-        }
-        Ok(())
+    /// Makes this VMCS current on this CPU (unless it already is) for as
+    /// long as interrupts stay off.
+    pub(crate) fn load<'a>(&self, irqs: &'a IrqsOff) -> Result<Loaded<'a>, VmxFail> {
+        Ok(Loaded { cur: Current::load(&self.page, irqs)?, failed: Cell::new(false) })
     }
 
     /// Runs `f` with this (clear) VMCS current on this CPU, interrupts off,
     /// and clears it again. For ioctls that read or write guest state
     /// while the vCPU is not running.
-    pub(crate) fn with_loaded<R>(&self, f: impl FnOnce(&Loaded<'_>) -> Result<R>) -> Result<R> {
-        let _irqs = crate::kapi::IrqsOff::new();
-        insn::vmptrld(self.phys()).map_err(|_| EIO)?;
-        let r = f(&Loaded(core::marker::PhantomData));
-        self.clear().map_err(|_| EIO)?;
-        r
+    pub(crate) fn with_loaded<R>(&self, f: impl FnOnce(&Loaded<'_>) -> R) -> Result<R> {
+        let irqs = IrqsOff::new();
+        let v = self.load(&irqs)?;
+        let r = f(&v);
+        let failed = v.failed();
+        self.clear()?;
+        if failed {
+            return Err(EIO);
+        }
+        Ok(r)
     }
 }
 
-/// Proof that a VMCS is current on this CPU with interrupts off: the typed
-/// accessors live here, so they cannot be called otherwise.
-pub(crate) struct Loaded<'a>(core::marker::PhantomData<&'a ()>);
+/// A VMCS current on this CPU with interrupts off: the typed accessors of
+/// [`VmcsAccess`]. A VMREAD or VMWRITE that fails (a field this CPU lacks)
+/// is logged and remembered; the run loop and `with_loaded` turn it into
+/// -EIO when the handler is done (as KVM warns on a failed VMREAD).
+pub(crate) struct Loaded<'a> {
+    cur: Current<'a>,
+    failed: Cell<bool>,
+}
 
 impl Loaded<'_> {
-    /// The token, for the run loop.
-    ///
-    /// # Safety
-    /// The caller made a VMCS current on this CPU (VMX on) and keeps
-    /// interrupts off while the token lives.
-    pub(crate) unsafe fn assume() -> Self {
-        Loaded(core::marker::PhantomData)
+    /// Whether a VMREAD or VMWRITE failed since the VMCS was loaded.
+    pub(crate) fn failed(&self) -> bool {
+        self.failed.get()
     }
 
-    /// Reads a field (16/32-bit fields zero-extended).
-    pub(crate) fn read(&self, f: Field) -> Result<u64> {
-        insn::vmread(f.raw()).map_err(|e| {
-            let err = insn::vmread(field::VM_INSTRUCTION_ERROR.raw()).unwrap_or(0);
-            pr_err!("VMREAD {:#x} failed: {:?}, VM-instruction error {}, current VMCS {:#x}\n", f.raw(), e, err, insn::vmptrst());
-            EIO
+    /// The instruction token, for entering the guest.
+    pub(crate) fn current(&self) -> &Current<'_> {
+        &self.cur
+    }
+
+    fn fail(&self, what: &str, f: Field, e: VmxFail) {
+        let err = self.cur.vmread(VM_INSTRUCTION_ERROR.field().raw()).unwrap_or(0);
+        pr_err!("{} {:#x} failed: {:?}, VM-instruction error {}\n", what, f.raw(), e, err);
+        self.failed.set(true);
+    }
+}
+
+impl VmcsAccess for Loaded<'_> {
+    fn read_raw(&self, f: Field) -> u64 {
+        self.cur.vmread(f.raw()).unwrap_or_else(|e| {
+            self.fail("VMREAD", f, e);
+            0
         })
     }
 
-    /// Reads a 32-bit or 16-bit field.
-    pub(crate) fn read32(&self, f: Field) -> Result<u32> {
-        Ok(self.read(f)? as u32)
-    }
-
-    /// Writes a field.
-    pub(crate) fn write(&self, f: Field, v: u64) -> Result {
-        insn::vmwrite(f.raw(), v).map_err(|_| {
-            let err = insn::vmread(field::VM_INSTRUCTION_ERROR.raw()).unwrap_or(0);
-            pr_err!("VMWRITE {:#x} = {:#x} failed (VM-instruction error {})\n", f.raw(), v, err);
-            EIO
-        })
+    fn write_raw(&self, f: Field, v: u64) {
+        if let Err(e) = self.cur.vmwrite(f.raw(), v) {
+            self.fail("VMWRITE", f, e);
+        }
     }
 }

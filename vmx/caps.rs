@@ -55,18 +55,20 @@ pub mod pin {
 pub mod proc {
     /// HLT exiting.
     pub const HLT: u32 = 1 << 7;
-    /// MOV-to/from-CR8 exiting and the TPR shadow.
-    pub const TPR_SHADOW: u32 = 1 << 21;
+    /// MWAIT exiting.
+    pub const MWAIT: u32 = 1 << 10;
+    /// RDPMC exiting.
+    pub const RDPMC: u32 = 1 << 11;
+    /// CR8-load exiting.
+    pub const CR8_LOAD: u32 = 1 << 19;
+    /// CR8-store exiting.
+    pub const CR8_STORE: u32 = 1 << 20;
+    /// MOV-DR exiting.
+    pub const MOV_DR: u32 = 1 << 23;
     /// Unconditional I/O exiting.
     pub const UNCOND_IO: u32 = 1 << 24;
-    /// Use I/O bitmaps.
-    pub const IO_BITMAPS: u32 = 1 << 25;
-    /// Monitor trap flag.
-    pub const MTF: u32 = 1 << 27;
-    /// Use MSR bitmaps.
-    pub const MSR_BITMAPS: u32 = 1 << 28;
-    /// PAUSE exiting.
-    pub const PAUSE: u32 = 1 << 30;
+    /// MONITOR exiting.
+    pub const MONITOR: u32 = 1 << 29;
     /// Activate secondary controls.
     pub const SECONDARY: u32 = 1 << 31;
 }
@@ -75,28 +77,18 @@ pub mod proc {
 pub mod proc2 {
     /// Enable EPT.
     pub const EPT: u32 = 1 << 1;
-    /// Enable RDTSCP.
-    pub const RDTSCP: u32 = 1 << 3;
     /// Enable VPID.
     pub const VPID: u32 = 1 << 5;
     /// Unrestricted guest.
     pub const UNRESTRICTED_GUEST: u32 = 1 << 7;
-    /// Enable INVPCID.
-    pub const INVPCID: u32 = 1 << 12;
-    /// VMCS shadowing.
-    pub const SHADOW_VMCS: u32 = 1 << 14;
     /// Enable PML.
     pub const PML: u32 = 1 << 17;
-    /// Enable XSAVES/XRSTORS.
-    pub const XSAVES: u32 = 1 << 20;
 }
 
 /// Primary VM-exit controls (SDM Vol. 3C 25.7.1).
 pub mod exit {
     /// Host address-space size (64-bit host).
     pub const HOST_64: u32 = 1 << 9;
-    /// Acknowledge interrupt on exit.
-    pub const ACK_INTR: u32 = 1 << 15;
     /// Save IA32_PAT.
     pub const SAVE_PAT: u32 = 1 << 18;
     /// Load IA32_PAT.
@@ -105,8 +97,6 @@ pub mod exit {
     pub const SAVE_EFER: u32 = 1 << 20;
     /// Load IA32_EFER.
     pub const LOAD_EFER: u32 = 1 << 21;
-    /// Save VMX-preemption timer value.
-    pub const SAVE_PREEMPTION_TIMER: u32 = 1 << 22;
 }
 
 /// VM-entry controls (SDM Vol. 3C 25.8.1).
@@ -125,8 +115,6 @@ pub mod ept_vpid {
     pub const EXEC_ONLY: u64 = 1 << 0;
     /// Page-walk length of 4.
     pub const WALK_4: u64 = 1 << 6;
-    /// EPT paging structures may be uncacheable.
-    pub const MEMTYPE_UC: u64 = 1 << 8;
     /// EPT paging structures may be write-back.
     pub const MEMTYPE_WB: u64 = 1 << 14;
     /// 2-MiB EPT pages.
@@ -203,10 +191,6 @@ impl Basic {
     /// Memory type for the VMCS and related structures (bits 53:50).
     pub const fn memtype(self) -> u32 {
         ((self.0 >> 50) & 0xf) as u32
-    }
-    /// Bit 54: INS/OUTS exits report instruction information.
-    pub const fn ins_outs_info(self) -> bool {
-        self.0 & (1 << 54) != 0
     }
     /// Bit 55: the TRUE_ control MSRs exist and give the allowed 0-settings
     /// of the "default1" controls (SDM Vol. 3D A.2).
@@ -316,12 +300,12 @@ impl RawCaps {
         let ev = self.ept_vpid();
         let checks: [(&'static str, bool); 16] = [
             ("VMCS in write-back memory", b.memtype() == 6),
+            ("VMX structures anywhere in physical memory", !b.addr_32bit()),
             ("VMCS size <= 4096", b.region_size() != 0 && b.region_size() <= 4096),
             ("external-interrupt exiting", self.pin().allows(pin::EXT_INTR)),
             ("NMI exiting", self.pin().allows(pin::NMI)),
             ("HLT exiting", self.proc().allows(proc::HLT)),
-            ("I/O bitmaps", self.proc().allows(proc::IO_BITMAPS)),
-            ("MSR bitmaps", self.proc().allows(proc::MSR_BITMAPS)),
+            ("unconditional I/O exiting", self.proc().allows(proc::UNCOND_IO)),
             ("secondary controls", self.proc().allows(proc::SECONDARY)),
             ("EPT", self.proc2().allows(proc2::EPT)),
             ("VPID", self.proc2().allows(proc2::VPID)),

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-//! VMX operation on every CPU: the seed's `vmm_ops_intel.init`/`.cleanup`.
+//! VMX operation on every CPU: bhyve's `vmm_ops_intel.init`/`.cleanup`.
 //!
 //! A CPU-hotplug state turns VMX on in each CPU that comes online (and in
 //! every online CPU when rvmx loads) and off in each that goes offline (and
@@ -7,16 +7,13 @@
 //! not turn on: a CPU already in VMX operation (CR4.VMXE = 1, e.g. kvm_intel)
 //! fails the load with -EBUSY.
 
-use super::caps::{cr_ok, ept_vpid, RawCaps};
+use super::caps::{cr_ok, ept_vpid, Basic, RawCaps};
 use super::insn::{self, VmxFail};
-use crate::kapi::{self, CpuHotplug, EmergencyCallback, IrqsOff, KernelPage, Syscore};
-use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use crate::kapi::{self, CallbackState, Callbacks, CpuCallbacks, IrqsOff, KernelPage};
+use crate::x86::cr4::VMXE as CR4_VMXE;
+use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::c_str;
 use kernel::prelude::*;
-
-const CR4_VMXE: u64 = 1 << 13;
-const FC_LOCKED: u64 = 1 << 0;
-const FC_VMX_OUTSIDE_SMX: u64 = 1 << 2;
 
 /// One CPU's VMXON region and whether rvmx has VMX on there.
 struct Slot {
@@ -26,24 +23,18 @@ struct Slot {
     suspended: AtomicBool,
 }
 
-/// What the hotplug callbacks need; reached through [`SHARED`].
+/// What the callbacks need: the kernel calls them without a context
+/// argument, so they find it in [`SHARED`] while [`VmxCpus`] lives.
 struct Shared {
     caps: RawCaps,
     slots: KVec<Slot>,
 }
 
-/// The callbacks are plain C functions without a context argument, so they
-/// find the state here. Set before the hotplug state is registered and
-/// cleared after it is removed.
-static SHARED: AtomicPtr<Shared> = AtomicPtr::new(core::ptr::null_mut());
+static SHARED: CallbackState<Shared> = CallbackState::new();
 
 /// VMX is on in every online CPU while this lives.
 pub(crate) struct VmxCpus {
-    syscore: Option<Syscore>,
-    emergency: Option<EmergencyCallback>,
-    hotplug: Option<CpuHotplug>,
-    // Owned here; the callbacks reach it through `SHARED`.
-    _shared: KBox<Shared>,
+    _callbacks: Callbacks<Shared>,
 }
 
 impl VmxCpus {
@@ -55,29 +46,22 @@ impl VmxCpus {
             let mut region = KernelPage::new()?;
             // The VMXON region starts with the VMCS revision id, bit 31 clear
             // (SDM Vol. 3C 25.11.5).
-            region.set_first_u32(caps.basic as u32 & 0x7fff_ffff);
+            region.set_first_u32(Basic(caps.basic).revision());
             slots.push(Slot { region, on: AtomicBool::new(false), suspended: AtomicBool::new(false) }, GFP_KERNEL)?;
         }
-        let mut shared = KBox::new(Shared { caps, slots }, GFP_KERNEL)?;
-        if SHARED
-            .compare_exchange(core::ptr::null_mut(), &mut *shared, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
-            return Err(EBUSY);
-        }
-        let hotplug = match CpuHotplug::register(c_str!("rvmx:online"), cpu_up, cpu_down) {
-            Ok(h) => h,
-            Err(e) => {
-                SHARED.store(core::ptr::null_mut(), Ordering::Release);
-                return Err(e);
-            }
+        let shared = KBox::new(Shared { caps, slots }, GFP_KERNEL)?;
+        let cb = CpuCallbacks {
+            name: c_str!("rvmx:online"),
+            up: cpu_up,
+            down: cpu_down,
+            emergency: emergency_off,
+            suspend,
+            resume,
         };
-        let mut this = Self { syscore: None, emergency: None, hotplug: Some(hotplug), _shared: shared };
-        this.emergency = Some(EmergencyCallback::register(emergency_off));
-        this.syscore = Some(Syscore::register(suspend, resume)?);
-        Ok(this)
+        // Dropping the callbacks removes the hotplug state, which turns VMX
+        // off in every online CPU, and then frees the regions.
+        Ok(Self { _callbacks: Callbacks::register(&SHARED, shared, cb)? })
     }
-
 }
 
 /// The capabilities read when rvmx loaded (identical on every CPU).
@@ -101,31 +85,13 @@ pub(crate) fn cpu_status() -> (u64, u64) {
     (online, vmx)
 }
 
-impl Drop for VmxCpus {
-    fn drop(&mut self) {
-        self.syscore.take();
-        self.emergency.take();
-        // Removing the hotplug state turns VMX off in every online CPU.
-        self.hotplug.take();
-        SHARED.store(core::ptr::null_mut(), Ordering::Release);
-        // `shared` (the regions) is freed after this, when no CPU uses them.
-    }
-}
-
 fn shared() -> Option<&'static Shared> {
-    let p = SHARED.load(Ordering::Acquire);
-    // SAFETY: non-null only while `VmxCpus` owns the `Shared` box. Every
-    // hotplug, emergency and syscore callback is unregistered, and
-    // /dev/rvmx is gone with no file open (each open file pins the module),
-    // before the pointer is cleared and the box freed.
-    (!p.is_null()).then(|| unsafe { &*p })
+    SHARED.get()
 }
 
 /// Hotplug "up": runs on `cpu`. 0 or a negative errno (which makes the
 /// load, or the CPU's onlining, fail).
-/// # Safety
-/// Called by the kernel only (CPU hotplug, emergency or syscore callback).
-unsafe extern "C" fn cpu_up(cpu: u32) -> i32 {
+extern "C" fn cpu_up(cpu: u32) -> i32 {
     match vmx_on(cpu) {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
@@ -133,9 +99,7 @@ unsafe extern "C" fn cpu_up(cpu: u32) -> i32 {
 }
 
 /// Hotplug "down": runs on `cpu`.
-/// # Safety
-/// Called by the kernel only (CPU hotplug, emergency or syscore callback).
-unsafe extern "C" fn cpu_down(cpu: u32) -> i32 {
+extern "C" fn cpu_down(cpu: u32) -> i32 {
     vmx_off(cpu);
     0
 }
@@ -143,7 +107,7 @@ unsafe extern "C" fn cpu_down(cpu: u32) -> i32 {
 fn vmx_on(cpu: u32) -> Result {
     let s = shared().ok_or(ENODEV)?;
     let slot = s.slots.get(cpu as usize).ok_or(EINVAL)?;
-    let caps = super::read_caps();
+    let caps = insn::read_vmx_caps();
     if caps != s.caps {
         pr_err!("CPU {}: VMX capabilities differ from the boot CPU's; rvmx needs them identical\n", cpu);
         return Err(EIO);
@@ -159,13 +123,7 @@ fn vmx_on(cpu: u32) -> Result {
     }
     // IA32_FEATURE_CONTROL: set and lock only if the firmware left it
     // unlocked (SDM Vol. 3C 24.7).
-    let fc = insn::rdmsr(super::MSR_IA32_FEATURE_CONTROL);
-    if fc & FC_LOCKED == 0 {
-        insn::wrmsr_feature_control(fc | FC_LOCKED | FC_VMX_OUTSIDE_SMX);
-    } else if fc & FC_VMX_OUTSIDE_SMX == 0 {
-        pr_err!("CPU {}: VMX is disabled by the firmware (IA32_FEATURE_CONTROL locked, bit 2 clear)\n", cpu);
-        return Err(EIO);
-    }
+    super::check_feature_control(Some(&irqs))?;
     // CR0 and CR4 must respect the fixed bits in VMX operation (SDM Vol. 3C
     // 24.8); Linux's CR0 already does; CR4 needs VMXE.
     let cr0 = insn::read_cr0();
@@ -175,7 +133,7 @@ fn vmx_on(cpu: u32) -> Result {
         return Err(EIO);
     }
     kapi::cr4_update(&irqs, CR4_VMXE, 0);
-    if let Err(f) = insn::vmxon(slot.region.phys()) {
+    if let Err(f) = insn::vmxon(&slot.region) {
         kapi::cr4_update(&irqs, 0, CR4_VMXE);
         pr_err!("CPU {}: VMXON failed ({:?})\n", cpu, f);
         return Err(if f == VmxFail::Valid { EBUSY } else { EIO });
@@ -210,9 +168,7 @@ fn vmx_off(cpu: u32) {
 /// kernel (or the firmware) finds it off. Runs with interrupts off, maybe in
 /// NMI context, on every CPU. While rvmx is registered here, a CPU with
 /// CR4.VMXE set is one that rvmx turned on (rvmx refuses to load otherwise).
-/// # Safety
-/// Called by the kernel only (CPU hotplug, emergency or syscore callback).
-unsafe extern "C" fn emergency_off() {
+extern "C" fn emergency_off() {
     if insn::read_cr4() & CR4_VMXE != 0 {
         let _ = insn::vmxoff();
         let irqs = IrqsOff::new();
@@ -222,9 +178,7 @@ unsafe extern "C" fn emergency_off() {
 
 /// Suspend: other CPUs are offline already (their hotplug "down" ran); this
 /// is the last one, IRQs off.
-/// # Safety
-/// Called by the kernel only (CPU hotplug, emergency or syscore callback).
-unsafe extern "C" fn suspend(_: *mut core::ffi::c_void) -> i32 {
+extern "C" fn suspend(_: *mut core::ffi::c_void) -> i32 {
     if let Some(s) = shared() {
         // The one slot still on is this CPU's.
         for (cpu, slot) in s.slots.iter().enumerate() {
@@ -238,9 +192,7 @@ unsafe extern "C" fn suspend(_: *mut core::ffi::c_void) -> i32 {
 }
 
 /// Resume: turn VMX on again in the CPU that suspended.
-/// # Safety
-/// Called by the kernel only (CPU hotplug, emergency or syscore callback).
-unsafe extern "C" fn resume(_: *mut core::ffi::c_void) {
+extern "C" fn resume(_: *mut core::ffi::c_void) {
     if let Some(s) = shared() {
         for (cpu, slot) in s.slots.iter().enumerate() {
             // The slot rvmx marked "off" in `suspend` is this CPU's.

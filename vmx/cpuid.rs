@@ -3,9 +3,10 @@
 //! rvmx does not virtualize. SDM Vol. 2A, CPUID.
 
 /// Leaf 1 ECX bits hidden from the guest.
-mod leaf1_ecx {
+pub mod leaf1_ecx {
     pub(super) const MONITOR: u32 = 1 << 3; // MONITOR/MWAIT exit to rvmx
-    pub(super) const VMX: u32 = 1 << 5; // no nested VMX
+    /// VMX (SDM Vol. 3C 24.6); guests get no nested VMX.
+    pub const VMX: u32 = 1 << 5;
     pub(super) const SMX: u32 = 1 << 6;
     pub(super) const PDCM: u32 = 1 << 15; // no perf capabilities MSR
     pub(super) const X2APIC: u32 = 1 << 21; // no virtual APIC yet

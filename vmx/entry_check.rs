@@ -4,6 +4,11 @@
 //! userland learns which field broke which rule, not just "exit reason 33";
 //! and the VM-instruction error numbers (SDM Vol. 3C 31.4).
 
+use crate::vmcs::field::{Seg as SegReg, *};
+use crate::vmx::caps::{entry, proc2, RawCaps};
+use crate::vmx::exit_info::interruptibility;
+use crate::x86::{ar, canonical, cr0, cr4, efer, rflags};
+
 /// A segment register as the VMCS holds it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Seg {
@@ -19,7 +24,7 @@ pub struct Seg {
 
 impl Seg {
     fn unusable(&self) -> bool {
-        self.ar & (1 << 16) != 0
+        self.ar & ar::UNUSABLE != 0
     }
     fn kind(&self) -> u32 {
         self.ar & 0xf
@@ -104,17 +109,41 @@ pub struct Finding {
     pub rule: &'static str,
 }
 
-const CR0_PE: u64 = 1;
-const CR0_PG: u64 = 1 << 31;
-const CR4_PAE: u64 = 1 << 5;
-const CR4_PCIDE: u64 = 1 << 17;
-const EFER_LME: u64 = 1 << 8;
-const EFER_LMA: u64 = 1 << 10;
-const EFER_ALLOWED: u64 = 1 | (1 << 8) | (1 << 10) | (1 << 11);
-const AR_RESERVED: u32 = 0xfffe_0f00;
+const EFER_ALLOWED: u64 = efer::SCE | efer::LME | efer::LMA | efer::NXE;
 
-fn canonical(a: u64) -> bool {
-    ((a as i64) << 16 >> 16) as u64 == a
+/// Reads the guest state and controls that [`check`] examines from the
+/// current VMCS.
+pub fn snapshot<V: VmcsAccess>(v: &V, caps: &RawCaps) -> GuestState {
+    let seg = |s: SegReg| {
+        let f = s.fields();
+        Seg { selector: v.read(f.selector), base: v.read(f.base), limit: v.read(f.limit), ar: v.read(f.ar) }
+    };
+    let entry_ctl = v.read(ENTRY_CONTROLS);
+    GuestState {
+        cr0: v.read(GUEST_CR0),
+        cr4: v.read(GUEST_CR4),
+        efer: v.read(GUEST_IA32_EFER),
+        rflags: v.read(GUEST_RFLAGS),
+        rip: v.read(GUEST_RIP),
+        cr0_fixed: (caps.cr0_fixed0, caps.cr0_fixed1),
+        cr4_fixed: (caps.cr4_fixed0, caps.cr4_fixed1),
+        unrestricted: v.read(PROC_BASED_CONTROLS2) & proc2::UNRESTRICTED_GUEST != 0,
+        ia32e: entry_ctl & entry::IA32E_GUEST != 0,
+        load_efer: entry_ctl & entry::LOAD_EFER != 0,
+        cs: seg(SegReg::Cs),
+        ss: seg(SegReg::Ss),
+        ds: seg(SegReg::Ds),
+        es: seg(SegReg::Es),
+        fs: seg(SegReg::Fs),
+        gs: seg(SegReg::Gs),
+        tr: seg(SegReg::Tr),
+        ldtr: seg(SegReg::Ldtr),
+        gdtr: (v.read(GUEST_GDTR_BASE), v.read(GUEST_GDTR_LIMIT)),
+        idtr: (v.read(GUEST_IDTR_BASE), v.read(GUEST_IDTR_LIMIT)),
+        activity: v.read(GUEST_ACTIVITY_STATE),
+        interruptibility: v.read(GUEST_INTERRUPTIBILITY),
+        link_pointer: v.read(VMCS_LINK_POINTER),
+    }
 }
 
 /// Limit and granularity agree (SDM Vol. 3C 27.3.1.2): low 12 bits not all
@@ -132,33 +161,33 @@ macro_rules! fail {
 /// Checks `g`; `None` if no rule checked here is broken.
 pub fn check(g: &GuestState) -> Option<Finding> {
     // Control registers and MSRs (SDM Vol. 3C 27.3.1.1).
-    let free = if g.unrestricted { CR0_PE | CR0_PG } else { 0 };
+    let free = if g.unrestricted { cr0::PE | cr0::PG } else { 0 };
     if g.cr0 & (g.cr0_fixed.0 & !free) != g.cr0_fixed.0 & !free {
         fail!("GUEST_CR0", "a bit that IA32_VMX_CR0_FIXED0 requires is 0 (SDM Vol. 3C 27.3.1.1)");
     }
     if g.cr0 & !g.cr0_fixed.1 != 0 {
         fail!("GUEST_CR0", "a bit that IA32_VMX_CR0_FIXED1 forbids is 1 (SDM Vol. 3C 27.3.1.1)");
     }
-    if g.cr0 & CR0_PG != 0 && g.cr0 & CR0_PE == 0 {
+    if g.cr0 & cr0::PG != 0 && g.cr0 & cr0::PE == 0 {
         fail!("GUEST_CR0", "PG (bit 31) is 1 but PE (bit 0) is 0 (SDM Vol. 3C 27.3.1.1)");
     }
     if g.cr4 & g.cr4_fixed.0 != g.cr4_fixed.0 || g.cr4 & !g.cr4_fixed.1 != 0 {
         fail!("GUEST_CR4", "breaks IA32_VMX_CR4_FIXED0/FIXED1 (SDM Vol. 3C 27.3.1.1)");
     }
-    if g.ia32e && (g.cr0 & CR0_PG == 0 || g.cr4 & CR4_PAE == 0) {
+    if g.ia32e && (g.cr0 & cr0::PG == 0 || g.cr4 & cr4::PAE == 0) {
         fail!("VM_ENTRY_CONTROLS", "IA-32e mode guest needs CR0.PG = 1 and CR4.PAE = 1 (SDM Vol. 3C 27.3.1.1)");
     }
-    if !g.ia32e && g.cr4 & CR4_PCIDE != 0 {
+    if !g.ia32e && g.cr4 & cr4::PCIDE != 0 {
         fail!("GUEST_CR4", "PCIDE (bit 17) is 1 outside IA-32e mode (SDM Vol. 3C 27.3.1.1)");
     }
     if g.load_efer {
         if g.efer & !EFER_ALLOWED != 0 {
             fail!("GUEST_IA32_EFER", "reserved bits are 1 (SDM Vol. 3C 27.3.1.1)");
         }
-        if (g.efer & EFER_LMA != 0) != g.ia32e {
+        if (g.efer & efer::LMA != 0) != g.ia32e {
             fail!("GUEST_IA32_EFER", "LMA (bit 10) differs from the IA-32e mode guest control (SDM Vol. 3C 27.3.1.1)");
         }
-        if g.cr0 & CR0_PG != 0 && (g.efer & EFER_LMA != 0) != (g.efer & EFER_LME != 0) {
+        if g.cr0 & cr0::PG != 0 && (g.efer & efer::LMA != 0) != (g.efer & efer::LME != 0) {
             fail!("GUEST_IA32_EFER", "with CR0.PG = 1, LMA (bit 10) must equal LME (bit 8) (SDM Vol. 3C 27.3.1.1)");
         }
     }
@@ -180,17 +209,18 @@ pub fn check(g: &GuestState) -> Option<Finding> {
     if g.ia32e && g.cs.long() && !canonical(g.rip) {
         fail!("GUEST_RIP", "not canonical in 64-bit mode (SDM Vol. 3C 27.3.1.4)");
     }
-    if g.rflags & 2 == 0 || g.rflags & (!0x3f_ffffu64 | (1 << 15) | (1 << 5) | (1 << 3)) != 0 {
+    if g.rflags & rflags::FIXED == 0 || g.rflags & rflags::RESERVED != 0 {
         fail!("GUEST_RFLAGS", "bit 1 must be 1; bits 63:22, 15, 5, 3 must be 0 (SDM Vol. 3C 27.3.1.4)");
     }
-    if g.rflags & (1 << 17) != 0 && (g.ia32e || g.cr0 & CR0_PE == 0) {
+    if g.rflags & rflags::VM != 0 && (g.ia32e || g.cr0 & cr0::PE == 0) {
         fail!("GUEST_RFLAGS", "VM (bit 17) must be 0 in IA-32e mode or with CR0.PE = 0 (SDM Vol. 3C 27.3.1.4)");
     }
     // Non-register state (SDM Vol. 3C 27.3.1.5).
     if g.activity > 3 {
         fail!("GUEST_ACTIVITY_STATE", "not 0 (active), 1 (HLT), 2 (shutdown) or 3 (wait-for-SIPI) (SDM Vol. 3C 27.3.1.5)");
     }
-    if g.interruptibility & !0x1f != 0 || g.interruptibility & 3 == 3 {
+    let both = interruptibility::STI | interruptibility::MOV_SS;
+    if g.interruptibility & !0x1f != 0 || g.interruptibility & both == both {
         fail!("GUEST_INTERRUPTIBILITY_INFO", "reserved bits set, or blocking by both STI and MOV SS (SDM Vol. 3C 27.3.1.5)");
     }
     if g.link_pointer != u64::MAX {
@@ -206,14 +236,14 @@ fn check_segments(g: &GuestState) -> Option<Finding> {
         fail!("GUEST_TR_SELECTOR", "TI (bit 2) must be 0 (SDM Vol. 3C 27.3.1.2)");
     }
     let tr_type_ok = if g.ia32e { tr.kind() == 11 } else { tr.kind() == 3 || tr.kind() == 11 };
-    if !tr_type_ok || tr.s() || !tr.present() || tr.unusable() || tr.ar & AR_RESERVED != 0 || !limit_ok(tr) {
+    if !tr_type_ok || tr.s() || !tr.present() || tr.unusable() || tr.ar & ar::RESERVED != 0 || !limit_ok(tr) {
         fail!("GUEST_TR_ACCESS_RIGHTS", "TR must be a present, usable busy TSS (type 11, or 3 outside IA-32e mode), S = 0, limit matching G (SDM Vol. 3C 27.3.1.2)");
     }
     if !canonical(tr.base) {
         fail!("GUEST_TR_BASE", "not canonical (SDM Vol. 3C 27.3.1.2)");
     }
     if !ldtr.unusable() {
-        if ldtr.selector & 4 != 0 || ldtr.kind() != 2 || ldtr.s() || !ldtr.present() || ldtr.ar & AR_RESERVED != 0 || !limit_ok(ldtr) {
+        if ldtr.selector & 4 != 0 || ldtr.kind() != 2 || ldtr.s() || !ldtr.present() || ldtr.ar & ar::RESERVED != 0 || !limit_ok(ldtr) {
             fail!("GUEST_LDTR_ACCESS_RIGHTS", "a usable LDTR must be a present LDT (type 2, S = 0, TI = 0, limit matching G) (SDM Vol. 3C 27.3.1.2)");
         }
         if !canonical(ldtr.base) {
@@ -225,7 +255,7 @@ fn check_segments(g: &GuestState) -> Option<Finding> {
     if !cs_types.contains(&cs.kind()) {
         fail!("GUEST_CS_ACCESS_RIGHTS", "type must be accessed code: 9, 11, 13, 15 (3 also with unrestricted guest) (SDM Vol. 3C 27.3.1.2)");
     }
-    if !cs.s() || !cs.present() || cs.ar & AR_RESERVED != 0 || !limit_ok(cs) {
+    if !cs.s() || !cs.present() || cs.ar & ar::RESERVED != 0 || !limit_ok(cs) {
         fail!("GUEST_CS_ACCESS_RIGHTS", "S and P must be 1, bits 11:8 and 31:17 0, limit matching G (SDM Vol. 3C 27.3.1.2)");
     }
     if cs.kind() == 3 && cs.dpl() != 0 {
@@ -241,14 +271,14 @@ fn check_segments(g: &GuestState) -> Option<Finding> {
         fail!("GUEST_CS_BASE", "bits 63:32 must be 0 (SDM Vol. 3C 27.3.1.2)");
     }
     if !ss.unusable() {
-        if ss.kind() != 3 && ss.kind() != 7 || !ss.s() || !ss.present() || ss.ar & AR_RESERVED != 0 || !limit_ok(ss) {
+        if ss.kind() != 3 && ss.kind() != 7 || !ss.s() || !ss.present() || ss.ar & ar::RESERVED != 0 || !limit_ok(ss) {
             fail!("GUEST_SS_ACCESS_RIGHTS", "a usable SS must be present read/write data (type 3 or 7), S = 1, limit matching G (SDM Vol. 3C 27.3.1.2)");
         }
         if ss.base >> 32 != 0 {
             fail!("GUEST_SS_BASE", "bits 63:32 must be 0 (SDM Vol. 3C 27.3.1.2)");
         }
     }
-    if g.unrestricted && g.cr0 & CR0_PE == 0 && ss.dpl() != 0 {
+    if g.unrestricted && g.cr0 & cr0::PE == 0 && ss.dpl() != 0 {
         fail!("GUEST_SS_ACCESS_RIGHTS", "DPL must be 0 while CR0.PE = 0 (SDM Vol. 3C 27.3.1.2)");
     }
     let data = [("GUEST_DS_ACCESS_RIGHTS", &g.ds), ("GUEST_ES_ACCESS_RIGHTS", &g.es), ("GUEST_FS_ACCESS_RIGHTS", &g.fs), ("GUEST_GS_ACCESS_RIGHTS", &g.gs)];
@@ -257,7 +287,7 @@ fn check_segments(g: &GuestState) -> Option<Finding> {
             continue;
         }
         let code = s.kind() & 8 != 0;
-        if s.kind() & 1 == 0 || (code && s.kind() & 2 == 0) || !s.s() || !s.present() || s.ar & AR_RESERVED != 0 || !limit_ok(s) {
+        if s.kind() & 1 == 0 || (code && s.kind() & 2 == 0) || !s.s() || !s.present() || s.ar & ar::RESERVED != 0 || !limit_ok(s) {
             fail!(name, "a usable data segment must be accessed, readable if code, present, S = 1, limit matching G (SDM Vol. 3C 27.3.1.2)");
         }
     }

@@ -16,28 +16,16 @@ pub mod reason {
     pub const HLT: u16 = 12;
     /// VMCALL.
     pub const VMCALL: u16 = 18;
-    /// VMCLEAR (first of the VMX instructions, 19..=27).
-    pub const VMCLEAR: u16 = 19;
     /// VMXON (last of the VMX instructions, 19..=27).
     pub const VMXON: u16 = 27;
     /// Control-register access.
     pub const CR_ACCESS: u16 = 28;
     /// I/O instruction.
     pub const IO: u16 = 30;
-    /// RDMSR.
-    pub const RDMSR: u16 = 31;
-    /// WRMSR.
-    pub const WRMSR: u16 = 32;
     /// VM-entry failure due to invalid guest state.
     pub const INVALID_GUEST_STATE: u16 = 33;
-    /// VM-entry failure due to MSR loading.
-    pub const MSR_LOADING: u16 = 34;
-    /// VM-entry failure due to machine-check event.
-    pub const MACHINE_CHECK_ENTRY: u16 = 41;
     /// EPT violation.
     pub const EPT_VIOLATION: u16 = 48;
-    /// EPT misconfiguration.
-    pub const EPT_MISCONFIG: u16 = 49;
     /// INVEPT.
     pub const INVEPT: u16 = 50;
     /// VMX-preemption timer expired.
@@ -46,6 +34,14 @@ pub mod reason {
     pub const INVVPID: u16 = 53;
     /// VMFUNC.
     pub const VMFUNC: u16 = 59;
+}
+
+/// Guest interruptibility-state bits (SDM Vol. 3C 25.4.2, Table 25-3).
+pub mod interruptibility {
+    /// Blocking by STI.
+    pub const STI: u32 = 1 << 0;
+    /// Blocking by MOV SS.
+    pub const MOV_SS: u32 = 1 << 1;
 }
 
 /// The exit-reason field (SDM Vol. 3C 25.9.1).
@@ -60,6 +56,12 @@ impl ExitReason {
     /// Bit 31: the exit is a VM-entry failure.
     pub const fn entry_failed(self) -> bool {
         self.0 & (1 << 31) != 0
+    }
+    /// Whether the exit reports the length of the instruction that caused
+    /// it (SDM Vol. 3C 28.2.5): the exits caused by executing an
+    /// instruction, which the handler may step over.
+    pub const fn has_instruction_length(self) -> bool {
+        matches!(self.basic(), 10..=16 | 18..=32 | 36 | 39 | 40 | 46 | 47 | 50 | 51 | 53..=55 | 57..=61 | 63 | 64)
     }
     /// Whether the guest executed a VMX instruction (which rvmx does not
     /// virtualize: the guest gets #UD).
@@ -200,23 +202,19 @@ pub struct IntrInfo(pub u32);
 pub const INTR_TYPE_HW_EXCEPTION: u32 = 3;
 /// Interruption type: NMI.
 pub const INTR_TYPE_NMI: u32 = 2;
-/// Vector of #UD.
-pub const VECTOR_UD: u8 = 6;
-/// Vector of #GP.
-pub const VECTOR_GP: u8 = 13;
 
 impl IntrInfo {
     /// Bit 31: the field is valid.
     pub const fn valid(self) -> bool {
         self.0 & (1 << 31) != 0
     }
-    /// Bits 7:0: the vector.
-    pub const fn vector(self) -> u8 {
-        self.0 as u8
-    }
     /// Bits 10:8: the type.
     pub const fn kind(self) -> u32 {
         (self.0 >> 8) & 7
+    }
+    /// Bit 11: an error code is delivered.
+    pub const fn has_error_code(self) -> bool {
+        self.0 & (1 << 11) != 0
     }
     /// Whether this is an NMI.
     pub const fn is_nmi(self) -> bool {

@@ -1,12 +1,41 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Thin wrappers over the privileged instructions rvmx uses. Each is a small
-//! `unsafe` block whose conditions are stated next to it. VMX instructions
-//! that can fault live in vmx.S, with exception-table fixups.
+//! The privileged instructions rvmx uses, each behind a safe function whose
+//! conditions are stated next to its `unsafe` block. VMX instructions that
+//! can fault live in vmx.S, with exception-table fixups. VMREAD and VMWRITE
+//! are reachable only through [`Current`], the proof that a VMCS is current
+//! on this CPU with interrupts off.
 
+use super::regs::GuestRegs;
+use crate::kapi::{IrqsOff, KernelPage};
+use crate::vmcs::field::HOST_RSP;
+use crate::x86::msr;
 use core::arch::asm;
+use core::marker::PhantomData;
+use core::mem::offset_of;
+use kernel::prelude::*;
 
-// vmx/vmx.S, preprocessed by Kbuild (see Kbuild) into gen/vmx.s.
-core::arch::global_asm!(include_str!("../gen/vmx.s"), options(att_syntax));
+// vmx/vmx.S, preprocessed by Kbuild (see Kbuild) into gen/vmx.s; the stub
+// takes the register offsets and the HOST_RSP encoding from here.
+core::arch::global_asm!(
+    include_str!("../gen/vmx.s"),
+    REGS_RAX = const offset_of!(GuestRegs, rax),
+    REGS_RCX = const offset_of!(GuestRegs, rcx),
+    REGS_RDX = const offset_of!(GuestRegs, rdx),
+    REGS_RBX = const offset_of!(GuestRegs, rbx),
+    REGS_RBP = const offset_of!(GuestRegs, rbp),
+    REGS_RSI = const offset_of!(GuestRegs, rsi),
+    REGS_RDI = const offset_of!(GuestRegs, rdi),
+    REGS_R8 = const offset_of!(GuestRegs, r8),
+    REGS_R9 = const offset_of!(GuestRegs, r9),
+    REGS_R10 = const offset_of!(GuestRegs, r10),
+    REGS_R11 = const offset_of!(GuestRegs, r11),
+    REGS_R12 = const offset_of!(GuestRegs, r12),
+    REGS_R13 = const offset_of!(GuestRegs, r13),
+    REGS_R14 = const offset_of!(GuestRegs, r14),
+    REGS_R15 = const offset_of!(GuestRegs, r15),
+    HOST_RSP = const HOST_RSP.field().raw(),
+    options(att_syntax)
+);
 
 extern "C" {
     fn rvmx_vmxon(region_pa: *const u64) -> i32;
@@ -15,9 +44,14 @@ extern "C" {
     fn rvmx_vmptrld(vmcs_pa: *const u64) -> i32;
     fn rvmx_invept(kind: u64, desc: *const [u64; 2]) -> i32;
     fn rvmx_invvpid(kind: u64, desc: *const [u64; 2]) -> i32;
-    fn rvmx_vmrun(gprs: *mut [u64; 16], launched: i32) -> i32;
+    fn rvmx_vmrun(regs: *mut GuestRegs, launched: i32, host_rsp: *mut u64) -> i32;
     /// The VM-exit label in vmx.S (HOST_RIP); never called.
-    pub(crate) fn rvmx_vmexit();
+    fn rvmx_vmexit();
+}
+
+/// HOST_RIP: the VM-exit label in vmx.S.
+pub(crate) fn vmexit_address() -> u64 {
+    rvmx_vmexit as usize as u64
 }
 
 /// How a VMX instruction ended (SDM Vol. 3C 31.2).
@@ -32,6 +66,12 @@ pub(crate) enum VmxFail {
     Fault,
 }
 
+impl From<VmxFail> for Error {
+    fn from(_: VmxFail) -> Error {
+        EIO
+    }
+}
+
 fn result(code: i32) -> Result<(), VmxFail> {
     match code {
         0 => Ok(()),
@@ -41,11 +81,12 @@ fn result(code: i32) -> Result<(), VmxFail> {
     }
 }
 
-/// VMXON with the region at physical address `pa`.
-pub(crate) fn vmxon(pa: u64) -> Result<(), VmxFail> {
-    // SAFETY: VMXON only reads the 8-byte operand; a fault in it is caught by
-    // the exception table and reported as `Fault`.
-    result(unsafe { rvmx_vmxon(&pa) })
+/// VMXON with `region` (a VMXON region: revision id written).
+pub(crate) fn vmxon(region: &KernelPage) -> Result<(), VmxFail> {
+    // SAFETY: VMXON only reads the 8-byte operand and takes the page, which
+    // is ours for as long as VMX is on (the caller keeps it); a fault is
+    // caught by the exception table and reported as `Fault`.
+    result(unsafe { rvmx_vmxon(&region.phys()) })
 }
 
 /// VMXOFF.
@@ -55,33 +96,95 @@ pub(crate) fn vmxoff() -> Result<(), VmxFail> {
     result(unsafe { rvmx_vmxoff() })
 }
 
-/// VMCLEAR the VMCS at `pa`: written back to memory, inactive, launch
-/// state "clear" (SDM Vol. 3C 25.1, 25.11.3).
-pub(crate) fn vmclear(pa: u64) -> Result<(), VmxFail> {
-    // SAFETY: reads only the operand; faults are absorbed (see vmx.S).
-    result(unsafe { rvmx_vmclear(&pa) })
-}
-
-/// VMPTRLD: make the VMCS at `pa` current on this CPU.
-pub(crate) fn vmptrld(pa: u64) -> Result<(), VmxFail> {
-    // SAFETY: reads only the operand; faults are absorbed (see vmx.S).
-    result(unsafe { rvmx_vmptrld(&pa) })
+/// VMCLEAR the VMCS in `region`: written back to it, inactive, launch state
+/// "clear" (SDM Vol. 3C 25.1, 25.11.3).
+pub(crate) fn vmclear(region: &KernelPage) -> Result<(), VmxFail> {
+    // SAFETY: the CPU writes VMCS data only into `region`, a page we own;
+    // faults are absorbed (see vmx.S).
+    result(unsafe { rvmx_vmclear(&region.phys()) })
 }
 
 /// VMPTRST: the current VMCS's address (all ones when none).
-pub(crate) fn vmptrst() -> u64 {
+fn vmptrst() -> u64 {
     let mut pa: u64 = !0;
-    // SAFETY: writes 8 bytes to `pa`. Callers run with VMX on (CR4.VMXE
-    // checked first, interrupts off), so it cannot #UD.
+    // SAFETY: writes 8 bytes to `pa`. Only called by `Current::load`,
+    // after it saw CR4.VMXE set with interrupts off: rvmx sets CR4.VMXE and
+    // runs VMXON (and VMXOFF and clears it) with interrupts off on this CPU,
+    // so the CPU is in VMX operation and VMPTRST cannot #UD.
     unsafe { asm!("vmptrst ({})", in(reg) &mut pa, options(att_syntax, nostack)) };
     pa
+}
+
+/// Proof that a VMCS is current on this CPU and interrupts stay off while
+/// it lives (it borrows an [`IrqsOff`]): the only way to VMREAD, VMWRITE
+/// and enter the guest.
+pub(crate) struct Current<'a> {
+    _irqs: PhantomData<&'a IrqsOff>,
+}
+
+impl<'a> Current<'a> {
+    /// Makes the VMCS in `region` current on this CPU (VMPTRLD unless it
+    /// already is). The VMCS must not be active on another CPU.
+    pub(crate) fn load(region: &KernelPage, _irqs: &'a IrqsOff) -> Result<Self, VmxFail> {
+        if read_cr4() & crate::x86::cr4::VMXE == 0 {
+            return Err(VmxFail::Fault);
+        }
+        let pa = region.phys();
+        if vmptrst() != pa {
+            // SAFETY: reads only the operand; the CPU then uses `region`,
+            // a page we own, as the VMCS; faults are absorbed (vmx.S).
+            result(unsafe { rvmx_vmptrld(&pa) })?;
+        }
+        Ok(Self { _irqs: PhantomData })
+    }
+
+    /// VMREAD.
+    pub(crate) fn vmread(&self, field: u32) -> Result<u64, VmxFail> {
+        let value: u64;
+        let (fail, inval): (u8, u8);
+        // SAFETY: a VMCS is current on this CPU in VMX operation and
+        // interrupts are off (the token), so VMREAD cannot fault; a field
+        // the CPU lacks gives VMfail, reported as an error.
+        unsafe {
+            asm!("vmread {v}, {f}", "setbe {fail}", "setc {inval}", f = in(reg) u64::from(field), v = out(reg) value,
+                 fail = out(reg_byte) fail, inval = out(reg_byte) inval, options(nostack))
+        };
+        match (fail, inval) {
+            (0, _) => Ok(value),
+            (_, 0) => Err(VmxFail::Valid),
+            _ => Err(VmxFail::Invalid),
+        }
+    }
+
+    /// VMWRITE.
+    pub(crate) fn vmwrite(&self, field: u32, value: u64) -> Result<(), VmxFail> {
+        let ok: u8;
+        // SAFETY: as for `vmread`; VMWRITE changes only the current VMCS.
+        unsafe {
+            asm!("vmwrite {f}, {v}", "seta {ok}", f = in(reg) u64::from(field), v = in(reg) value,
+                 ok = out(reg_byte) ok, options(nostack))
+        };
+        if ok != 0 { Ok(()) } else { Err(VmxFail::Valid) }
+    }
+
+    /// Enters the guest (vmx.S) with `regs`; returns after the VM exit with
+    /// the guest's registers in `regs`, or the way the entry failed.
+    /// `host_rsp` is the HOST_RSP this VMCS holds (0 for a new VMCS).
+    pub(crate) fn vmrun(&self, regs: &mut GuestRegs, launched: bool, host_rsp: &mut u64) -> Result<(), VmxFail> {
+        // SAFETY: the VMCS is current with interrupts off (the token) and
+        // fully set up by `vmcs::setup` (host state, HOST_RIP = the exit
+        // label); the stub saves and restores every callee-saved register
+        // and writes only `regs`, `host_rsp` and its own stack frame.
+        result(unsafe { rvmx_vmrun(regs, i32::from(launched), host_rsp) })
+    }
 }
 
 /// INVEPT type 1 (single context): drop the cached translations derived
 /// from `eptp` on this CPU (SDM Vol. 3C 29.4.3.1).
 pub(crate) fn invept_single(eptp: u64) -> Result<(), VmxFail> {
     let desc = [eptp, 0];
-    // SAFETY: reads the 16-byte descriptor; faults are absorbed.
+    // SAFETY: reads the 16-byte descriptor and drops cached translations
+    // only; faults are absorbed.
     result(unsafe { rvmx_invept(1, &desc) })
 }
 
@@ -95,63 +198,132 @@ pub(crate) fn invept_all() -> Result<(), VmxFail> {
 /// INVVPID type 1 (single context) for `vpid` on this CPU.
 pub(crate) fn invvpid_single(vpid: u16) -> Result<(), VmxFail> {
     let desc = [u64::from(vpid), 0];
-    // SAFETY: reads the 16-byte descriptor; faults are absorbed.
+    // SAFETY: as for INVEPT.
     result(unsafe { rvmx_invvpid(1, &desc) })
 }
 
 /// INVVPID type 2 (all contexts but VPID 0) on this CPU.
 pub(crate) fn invvpid_all() -> Result<(), VmxFail> {
     let desc = [0, 0];
-    // SAFETY: as above.
+    // SAFETY: as for INVEPT.
     result(unsafe { rvmx_invvpid(2, &desc) })
 }
 
-/// VMREAD from the current VMCS.
-pub(crate) fn vmread(field: u32) -> Result<u64, VmxFail> {
-    let value: u64;
-    let (fail, inval): (u8, u8);
-    // SAFETY: only called with a current VMCS on this CPU and interrupts
-    // off (the run loop and `Vmcs::with_loaded` guarantee it), so VMREAD
-    // cannot fault; a bad field gives VMfail, reported through `ok`.
-    unsafe {
-        asm!("vmread {v}, {f}", "setbe {fail}", "setc {inval}", f = in(reg) u64::from(field), v = out(reg) value,
-             fail = out(reg_byte) fail, inval = out(reg_byte) inval, options(nostack))
-    };
-    match (fail, inval) {
-        (0, _) => Ok(value),
-        (_, 0) => Err(VmxFail::Valid),
-        _ => Err(VmxFail::Invalid),
+/// MSRs every CPU that rvmx runs on has: architectural on x86-64 (SDM
+/// Vol. 4, Table 2-2) or present with VMX (IA32_FEATURE_CONTROL), checked
+/// at load (`vmx::check_cpu`).
+#[derive(Clone, Copy)]
+pub(crate) enum HostMsr {
+    /// IA32_FEATURE_CONTROL.
+    FeatureControl,
+    /// IA32_SYSENTER_CS.
+    SysenterCs,
+    /// IA32_SYSENTER_ESP.
+    SysenterEsp,
+    /// IA32_SYSENTER_EIP.
+    SysenterEip,
+    /// IA32_PAT.
+    Pat,
+    /// IA32_EFER.
+    Efer,
+    /// IA32_FS_BASE.
+    FsBase,
+    /// IA32_GS_BASE.
+    GsBase,
+    /// IA32_KERNEL_GS_BASE.
+    KernelGsBase,
+}
+
+impl HostMsr {
+    fn index(self) -> u32 {
+        match self {
+            HostMsr::FeatureControl => msr::FEATURE_CONTROL,
+            HostMsr::SysenterCs => msr::SYSENTER_CS,
+            HostMsr::SysenterEsp => msr::SYSENTER_ESP,
+            HostMsr::SysenterEip => msr::SYSENTER_EIP,
+            HostMsr::Pat => msr::PAT,
+            HostMsr::Efer => msr::EFER,
+            HostMsr::FsBase => msr::FS_BASE,
+            HostMsr::GsBase => msr::GS_BASE,
+            HostMsr::KernelGsBase => msr::KERNEL_GS_BASE,
+        }
     }
 }
 
-/// VMWRITE to the current VMCS.
-pub(crate) fn vmwrite(field: u32, value: u64) -> Result<(), VmxFail> {
-    let ok: u8;
-    // SAFETY: as for `vmread`; VMWRITE changes only the current VMCS.
-    unsafe {
-        asm!("vmwrite {f}, {v}", "seta {ok}", f = in(reg) u64::from(field), v = in(reg) value,
-             ok = out(reg_byte) ok, options(nostack))
-    };
-    if ok != 0 { Ok(()) } else { Err(VmxFail::Valid) }
+/// RDMSR of one of the MSRs every CPU rvmx runs on has.
+pub(crate) fn rdmsr(m: HostMsr) -> u64 {
+    // SAFETY: the MSR exists (see `HostMsr`); RDMSR only reads.
+    unsafe { rdmsr_raw(m.index()) }
 }
 
-/// Enters the guest (vmx.S); 0 after a VM exit, else a `VmxFail` code.
-pub(crate) fn vmrun(gprs: &mut [u64; 16], launched: bool) -> Result<(), VmxFail> {
-    // SAFETY: the run loop calls this with interrupts off, the vCPU's VMCS
-    // current and fully set up (host state, HOST_RIP = rvmx_vmexit); the
-    // stub saves and restores every callee-saved register and touches
-    // only `gprs` and its own stack frame.
-    result(unsafe { rvmx_vmrun(gprs, i32::from(launched)) })
+/// RDMSR.
+///
+/// # Safety
+/// The MSR must exist on this CPU (else RDMSR raises #GP).
+unsafe fn rdmsr_raw(msr: u32) -> u64 {
+    let (lo, hi): (u32, u32);
+    // SAFETY: the caller checked that the MSR exists.
+    unsafe { asm!("rdmsr", in("ecx") msr, out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags)) };
+    (u64::from(hi) << 32) | u64::from(lo)
 }
 
-/// Writes an MSR the host owns and the caller checked exists.
-pub(crate) fn wrmsr(msr: u32, v: u64) {
-    // SAFETY: callers only restore values read from the same MSR on this
-    // CPU (IA32_KERNEL_GS_BASE), which is always writable.
+/// Restores the task's IA32_KERNEL_GS_BASE (or loads the guest's) around
+/// entries: a 64-bit base the host does not use in the kernel (it is what
+/// SWAPGS would load on the way to userland).
+pub(crate) fn write_kernel_gs_base(v: u64) {
+    // SAFETY: the MSR exists on every x86-64 CPU; the value is a base
+    // address that takes effect only through SWAPGS, which the host does
+    // only on kernel entry/exit, after the run loop has put its own back.
+    // A non-canonical value raises #GP: callers pass values read from this
+    // MSR, which are canonical.
     unsafe {
-        asm!("wrmsr", in("ecx") msr, in("eax") v as u32, in("edx") (v >> 32) as u32,
+        asm!("wrmsr", in("ecx") msr::KERNEL_GS_BASE, in("eax") v as u32, in("edx") (v >> 32) as u32,
              options(nomem, nostack, preserves_flags))
     };
+}
+
+/// Writes IA32_FEATURE_CONTROL, which rvmx writes only to enable VMX and
+/// lock it while it is unlocked (SDM Vol. 3C 24.7).
+pub(crate) fn lock_feature_control(v: u64) {
+    // SAFETY: the MSR exists when CPUID reports VMX (checked at load); the
+    // caller writes it only while it is unlocked, with the lock and the
+    // VMX-enable bits set, which the SDM allows.
+    unsafe {
+        asm!("wrmsr", in("ecx") msr::FEATURE_CONTROL, in("eax") v as u32,
+             in("edx") (v >> 32) as u32, options(nomem, nostack, preserves_flags))
+    };
+}
+
+/// Reads this CPU's VMX capability MSRs, each only where the SDM says it
+/// exists (Vol. 3D Appendix A: the rules are in `caps.rs`); absent ones
+/// read as zero. Call only on a CPU with VMX (CPUID.1:ECX.VMX).
+pub(crate) fn read_vmx_caps() -> super::caps::RawCaps {
+    use super::caps::{self, msr as m};
+    // SAFETY (every read below): BASIC through CR4_FIXED1 exist on every
+    // CPU with VMX; the others only where the rule before each says.
+    let r = |n| unsafe { rdmsr_raw(n) };
+    let basic = r(m::BASIC);
+    let proc = r(m::PROCBASED);
+    let has_true = caps::has_true_msrs(basic);
+    let proc2 = if caps::has_proc2(proc) { r(m::PROCBASED2) } else { 0 };
+    caps::RawCaps {
+        basic,
+        pin: r(m::PINBASED),
+        proc,
+        proc2,
+        exit: r(m::EXIT),
+        entry: r(m::ENTRY),
+        true_pin: if has_true { r(m::TRUE_PINBASED) } else { 0 },
+        true_proc: if has_true { r(m::TRUE_PROCBASED) } else { 0 },
+        true_exit: if has_true { r(m::TRUE_EXIT) } else { 0 },
+        true_entry: if has_true { r(m::TRUE_ENTRY) } else { 0 },
+        misc: r(m::MISC),
+        cr0_fixed0: r(m::CR0_FIXED0),
+        cr0_fixed1: r(m::CR0_FIXED1),
+        cr4_fixed0: r(m::CR4_FIXED0),
+        cr4_fixed1: r(m::CR4_FIXED1),
+        ept_vpid: if caps::has_ept_vpid_cap(proc2) { r(m::EPT_VPID_CAP) } else { 0 },
+    }
 }
 
 /// Reads CR2.
@@ -169,100 +341,19 @@ pub(crate) fn write_cr2(v: u64) {
     unsafe { asm!("mov cr2, {}", in(reg) v, options(nomem, nostack, preserves_flags)) };
 }
 
-/// Reads CR3.
-pub(crate) fn read_cr3() -> u64 {
-    let v: u64;
-    // SAFETY: reading CR3 has no side effect.
-    unsafe { asm!("mov {}, cr3", out(reg) v, options(nomem, nostack, preserves_flags)) };
-    v
-}
-
-/// The GDTR or IDTR: (base, limit).
-pub(crate) fn sgdt() -> (u64, u16) {
-    let mut d = [0u8; 10];
-    // SAFETY: stores 10 bytes into `d`.
-    unsafe { asm!("sgdt [{}]", in(reg) d.as_mut_ptr(), options(nostack, preserves_flags)) };
-    (u64::from_le_bytes([d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9]]), u16::from_le_bytes([d[0], d[1]]))
-}
-
-/// The IDTR: (base, limit).
-pub(crate) fn sidt() -> (u64, u16) {
-    let mut d = [0u8; 10];
-    // SAFETY: stores 10 bytes into `d`.
-    unsafe { asm!("sidt [{}]", in(reg) d.as_mut_ptr(), options(nostack, preserves_flags)) };
-    (u64::from_le_bytes([d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9]]), u16::from_le_bytes([d[0], d[1]]))
-}
-
-/// Segment selectors: (CS, SS, DS, ES, FS, GS, TR).
-pub(crate) fn selectors() -> [u16; 7] {
-    let (cs, ss, ds, es, fs, gs, tr): (u16, u16, u16, u16, u16, u16, u16);
-    // SAFETY: reading selectors and TR has no side effect.
-    unsafe {
-        asm!("mov {0:x}, cs", "mov {1:x}, ss", "mov {2:x}, ds", "mov {3:x}, es",
-             "mov {4:x}, fs", "mov {5:x}, gs", "str {6:x}",
-             out(reg) cs, out(reg) ss, out(reg) ds, out(reg) es, out(reg) fs, out(reg) gs, out(reg) tr,
-             options(nomem, nostack, preserves_flags))
-    };
-    [cs, ss, ds, es, fs, gs, tr]
-}
-
-/// Reloads DS and ES (a VM exit leaves them null).
-pub(crate) fn load_ds_es(ds: u16, es: u16) {
-    // SAFETY: `ds`/`es` were read from these registers on this CPU before
-    // the guest ran, so they are valid selectors of the current GDT.
-    unsafe { asm!("mov ds, {0:x}", "mov es, {1:x}", in(reg) ds, in(reg) es, options(nostack, preserves_flags)) };
-}
-
-/// Hands an NMI that caused a VM exit to the host's NMI handler.
-pub(crate) fn raise_nmi() {
-    // SAFETY: INT 2 runs the kernel's NMI handler as for a real NMI, on this
-    // CPU, with interrupts off (as KVM did before 6.2).
-    unsafe { asm!("int 2", options(nomem, nostack)) };
-}
-
-/// The result of CPUID.
-#[derive(Clone, Copy)]
-pub(crate) struct Cpuid {
-    pub(crate) eax: u32,
-    pub(crate) ebx: u32,
-    pub(crate) ecx: u32,
-    pub(crate) edx: u32,
-}
-
-/// CPUID with the given leaf and subleaf.
-pub(crate) fn cpuid(leaf: u32, subleaf: u32) -> Cpuid {
-    // SAFETY: CPUID is available on every x86-64 CPU and has no side effect
-    // beyond writing the four registers.
-    let r = unsafe { core::arch::x86_64::__cpuid_count(leaf, subleaf) };
-    Cpuid { eax: r.eax, ebx: r.ebx, ecx: r.ecx, edx: r.edx }
-}
-
-/// Reads an MSR that the caller knows to exist (a missing MSR faults).
-pub(crate) fn rdmsr(msr: u32) -> u64 {
-    let (lo, hi): (u32, u32);
-    // SAFETY: callers pass only MSRs whose existence they checked through
-    // CPUID or the VMX capability MSRs (each call site says which rule);
-    // RDMSR then only reads.
-    unsafe { asm!("rdmsr", in("ecx") msr, out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags)) };
-    (u64::from(hi) << 32) | u64::from(lo)
-}
-
-/// Writes IA32_FEATURE_CONTROL, the one MSR rvmx writes outside a VMCS.
-pub(crate) fn wrmsr_feature_control(v: u64) {
-    // SAFETY: the MSR exists when CPUID reports VMX (checked at load) and the
-    // caller only sets the lock and VMX-enable bits while it is unlocked,
-    // which the SDM allows (Vol. 3C 24.7).
-    unsafe {
-        asm!("wrmsr", in("ecx") super::MSR_IA32_FEATURE_CONTROL, in("eax") v as u32,
-             in("edx") (v >> 32) as u32, options(nomem, nostack, preserves_flags))
-    };
-}
-
 /// Reads CR0.
 pub(crate) fn read_cr0() -> u64 {
     let v: u64;
     // SAFETY: reading CR0 has no side effect at CPL 0.
     unsafe { asm!("mov {}, cr0", out(reg) v, options(nomem, nostack, preserves_flags)) };
+    v
+}
+
+/// Reads CR3.
+pub(crate) fn read_cr3() -> u64 {
+    let v: u64;
+    // SAFETY: reading CR3 has no side effect.
+    unsafe { asm!("mov {}, cr3", out(reg) v, options(nomem, nostack, preserves_flags)) };
     v
 }
 
@@ -272,4 +363,75 @@ pub(crate) fn read_cr4() -> u64 {
     // SAFETY: reading CR4 has no side effect at CPL 0.
     unsafe { asm!("mov {}, cr4", out(reg) v, options(nomem, nostack, preserves_flags)) };
     v
+}
+
+/// The GDTR's base.
+pub(crate) fn gdt_base() -> u64 {
+    let mut d = [0u8; 10];
+    // SAFETY: stores 10 bytes into `d`.
+    unsafe { asm!("sgdt [{}]", in(reg) d.as_mut_ptr(), options(nostack, preserves_flags)) };
+    u64::from_le_bytes([d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9]])
+}
+
+/// The IDTR's base.
+pub(crate) fn idt_base() -> u64 {
+    let mut d = [0u8; 10];
+    // SAFETY: stores 10 bytes into `d`.
+    unsafe { asm!("sidt [{}]", in(reg) d.as_mut_ptr(), options(nostack, preserves_flags)) };
+    u64::from_le_bytes([d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9]])
+}
+
+/// This CPU's segment selectors.
+#[derive(Clone, Copy)]
+pub(crate) struct Selectors {
+    pub(crate) cs: u16,
+    pub(crate) ss: u16,
+    pub(crate) ds: u16,
+    pub(crate) es: u16,
+    pub(crate) tr: u16,
+}
+
+/// Reads CS, SS, DS, ES and TR.
+pub(crate) fn selectors() -> Selectors {
+    let (cs, ss, ds, es, tr): (u16, u16, u16, u16, u16);
+    // SAFETY: reading selectors and TR has no side effect.
+    unsafe {
+        asm!("mov {0:x}, cs", "mov {1:x}, ss", "mov {2:x}, ds", "mov {3:x}, es", "str {4:x}",
+             out(reg) cs, out(reg) ss, out(reg) ds, out(reg) es, out(reg) tr,
+             options(nomem, nostack, preserves_flags))
+    };
+    Selectors { cs, ss, ds, es, tr }
+}
+
+/// The base of this CPU's TSS, from its 16-byte descriptor in the GDT
+/// (SDM Vol. 3A 8.2.3).
+pub(crate) fn tss_base() -> u64 {
+    let d = (gdt_base() + u64::from(selectors().tr & !7)) as *const u32;
+    // SAFETY: the GDT (SGDT) holds the TSS descriptor that TR (STR)
+    // selects; the kernel keeps both mapped; the descriptor is 16 bytes.
+    let w = unsafe { [d.read_unaligned(), d.add(1).read_unaligned(), d.add(2).read_unaligned()] };
+    let low = ((w[0] >> 16) & 0xffff) | ((w[1] & 0xff) << 16) | (w[1] & 0xff00_0000);
+    u64::from(low) | (u64::from(w[2]) << 32)
+}
+
+/// Reloads DS and ES (a VM exit leaves them null).
+pub(crate) fn load_ds_es(s: Selectors) {
+    // SAFETY: the selectors were read from these registers on this CPU
+    // before the guest ran, so they are valid selectors of the current GDT.
+    unsafe { asm!("mov ds, {0:x}", "mov es, {1:x}", in(reg) s.ds, in(reg) s.es, options(nostack, preserves_flags)) };
+}
+
+/// Hands an NMI that caused a VM exit to the host's NMI handler.
+pub(crate) fn raise_nmi() {
+    // SAFETY: INT 2 runs the kernel's NMI handler as for a real NMI, on this
+    // CPU, with interrupts off (as KVM did before 6.2).
+    unsafe { asm!("int 2", options(nomem, nostack)) };
+}
+
+/// CPUID with the given leaf and subleaf: [EAX, EBX, ECX, EDX].
+pub(crate) fn cpuid(leaf: u32, subleaf: u32) -> [u32; 4] {
+    // SAFETY: CPUID is available on every x86-64 CPU and has no side effect
+    // beyond writing the four registers.
+    let r = unsafe { core::arch::x86_64::__cpuid_count(leaf, subleaf) };
+    [r.eax, r.ebx, r.ecx, r.edx]
 }

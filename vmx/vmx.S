@@ -71,22 +71,22 @@ SYM_FUNC_START(rvmx_invvpid)
 SYM_FUNC_END(rvmx_invvpid)
 
 /*
- * The VM entry/exit stub: the seed's vmx_setjmp/vmx_launch/vmx_longjmp in
- * one function.
+ * The VM entry/exit stub: bhyve's vmx_setjmp/vmx_launch/vmx_longjmp in one
+ * function.
  *
- * int rvmx_vmrun(u64 *gprs, int launched)
+ * int rvmx_vmrun(struct GuestRegs *regs, int launched, u64 *host_rsp)
  *
- * gprs: the guest's 16 general registers in x86 encoding order (RAX, RCX,
- * RDX, RBX, RSP (unused: RSP is in the VMCS), RBP, RSI, RDI, R8..R15).
+ * regs: the guest's general registers but RSP (which is in the VMCS); the
+ * offsets (REGS_*) and the HOST_RSP field encoding come from Rust
+ * (vmx/regs.rs, vmcs/field.rs) as global_asm! operands in vmx/insn.rs.
  * Enters the guest with VMLAUNCH (launched == 0) or VMRESUME. A VM exit
- * lands at rvmx_vmexit (HOST_RIP) with RSP = HOST_RSP, which is written
- * here to this frame, saves the guest registers and returns 0. A VM entry
- * that fails as an instruction returns 1 (VMfailInvalid) or 2 (VMfailValid),
- * a fault 3, with the host registers intact either way.
+ * lands at rvmx_vmexit (HOST_RIP) with RSP = HOST_RSP = this frame, saves
+ * the guest registers and returns 0. HOST_RSP is written only when this
+ * frame is not where *host_rsp (the VMCS's last value) says. A VM entry
+ * that fails as an instruction returns 1 (VMfailInvalid) or 2
+ * (VMfailValid), a fault 3, with the host registers intact either way.
  * Called with interrupts off and the vCPU's VMCS current.
  */
-#define GPR(n) (n * 8)
-
 SYM_FUNC_START(rvmx_vmrun)
 	push %rbp
 	mov %rsp, %rbp
@@ -95,66 +95,68 @@ SYM_FUNC_START(rvmx_vmrun)
 	push %r13
 	push %r12
 	push %rbx
-	/* The gprs pointer, for after the exit. */
+	/* The regs pointer, for after the exit. */
 	push %rdi
 
-	/* HOST_RSP (0x6c14) = this frame: the exit comes back here. */
-	mov $0x6c14, %eax
+	cmp %rsp, (%rdx)
+	je 2f
+	mov ${HOST_RSP}, %eax
 1:	vmwrite %rsp, %rax
-	jbe .Lvmrun_fail
+	jbe .Lvmrun_failed
 	_ASM_EXTABLE(1b, .Lvmrun_fault)
-
+	mov %rsp, (%rdx)
+2:
 	/* Launch or resume (ZF from this test survives the MOVs below). */
 	test %esi, %esi
 
-	mov GPR(0)(%rdi), %rax
-	mov GPR(1)(%rdi), %rcx
-	mov GPR(2)(%rdi), %rdx
-	mov GPR(3)(%rdi), %rbx
-	mov GPR(5)(%rdi), %rbp
-	mov GPR(6)(%rdi), %rsi
-	mov GPR(8)(%rdi), %r8
-	mov GPR(9)(%rdi), %r9
-	mov GPR(10)(%rdi), %r10
-	mov GPR(11)(%rdi), %r11
-	mov GPR(12)(%rdi), %r12
-	mov GPR(13)(%rdi), %r13
-	mov GPR(14)(%rdi), %r14
-	mov GPR(15)(%rdi), %r15
-	mov GPR(7)(%rdi), %rdi
+	mov {REGS_RAX}(%rdi), %rax
+	mov {REGS_RCX}(%rdi), %rcx
+	mov {REGS_RDX}(%rdi), %rdx
+	mov {REGS_RBX}(%rdi), %rbx
+	mov {REGS_RBP}(%rdi), %rbp
+	mov {REGS_RSI}(%rdi), %rsi
+	mov {REGS_R8}(%rdi), %r8
+	mov {REGS_R9}(%rdi), %r9
+	mov {REGS_R10}(%rdi), %r10
+	mov {REGS_R11}(%rdi), %r11
+	mov {REGS_R12}(%rdi), %r12
+	mov {REGS_R13}(%rdi), %r13
+	mov {REGS_R14}(%rdi), %r14
+	mov {REGS_R15}(%rdi), %r15
+	mov {REGS_RDI}(%rdi), %rdi
 
 	jz .Lvmlaunch
 	UNWIND_HINT_SAVE
 .Lvmresume:
 	vmresume
-	jmp .Lvmrun_entry_failed
+	jmp .Lvmrun_failed
 .Lvmlaunch:
 	vmlaunch
-	jmp .Lvmrun_entry_failed
-	_ASM_EXTABLE(.Lvmlaunch, .Lvmrun_entry_fault)
-	_ASM_EXTABLE(.Lvmresume, .Lvmrun_entry_fault)
+	jmp .Lvmrun_failed
+	_ASM_EXTABLE(.Lvmlaunch, .Lvmrun_fault)
+	_ASM_EXTABLE(.Lvmresume, .Lvmrun_fault)
 
 SYM_INNER_LABEL_ALIGN(rvmx_vmexit, SYM_L_GLOBAL)
 	UNWIND_HINT_RESTORE
 	ENDBR
-	/* Guest RDI aside, then the gprs pointer back. */
+	/* Guest RDI aside, then the regs pointer back. */
 	push %rdi
 	mov 8(%rsp), %rdi
-	mov %rax, GPR(0)(%rdi)
-	mov %rcx, GPR(1)(%rdi)
-	mov %rdx, GPR(2)(%rdi)
-	mov %rbx, GPR(3)(%rdi)
-	mov %rbp, GPR(5)(%rdi)
-	mov %rsi, GPR(6)(%rdi)
-	mov %r8, GPR(8)(%rdi)
-	mov %r9, GPR(9)(%rdi)
-	mov %r10, GPR(10)(%rdi)
-	mov %r11, GPR(11)(%rdi)
-	mov %r12, GPR(12)(%rdi)
-	mov %r13, GPR(13)(%rdi)
-	mov %r14, GPR(14)(%rdi)
-	mov %r15, GPR(15)(%rdi)
-	pop GPR(7)(%rdi)
+	mov %rax, {REGS_RAX}(%rdi)
+	mov %rcx, {REGS_RCX}(%rdi)
+	mov %rdx, {REGS_RDX}(%rdi)
+	mov %rbx, {REGS_RBX}(%rdi)
+	mov %rbp, {REGS_RBP}(%rdi)
+	mov %rsi, {REGS_RSI}(%rdi)
+	mov %r8, {REGS_R8}(%rdi)
+	mov %r9, {REGS_R9}(%rdi)
+	mov %r10, {REGS_R10}(%rdi)
+	mov %r11, {REGS_R11}(%rdi)
+	mov %r12, {REGS_R12}(%rdi)
+	mov %r13, {REGS_R13}(%rdi)
+	mov %r14, {REGS_R14}(%rdi)
+	mov %r15, {REGS_R15}(%rdi)
+	pop {REGS_RDI}(%rdi)
 	xor %eax, %eax
 
 .Lvmrun_out:
@@ -176,18 +178,12 @@ SYM_INNER_LABEL_ALIGN(rvmx_vmexit, SYM_L_GLOBAL)
 	pop %rbp
 	RET
 
-/* VMLAUNCH/VMRESUME did not enter: CF=1 invalid, ZF=1 valid. */
-.Lvmrun_entry_failed:
-	mov $RVMX_INSN_FAIL_INVALID, %eax
-	jc .Lvmrun_out
-	mov $RVMX_INSN_FAIL_VALID, %eax
-	jmp .Lvmrun_out
-.Lvmrun_entry_fault:
-	mov $RVMX_INSN_FAULT, %eax
-	jmp .Lvmrun_out
-
-/* The VMWRITE of HOST_RSP failed: nothing was loaded yet. */
-.Lvmrun_fail:
+/*
+ * The one failure tail: the VMWRITE of HOST_RSP or VMLAUNCH/VMRESUME did
+ * not complete (CF=1 VMfailInvalid, ZF=1 VMfailValid), or faulted; the
+ * guest's registers were not loaded or are discarded.
+ */
+.Lvmrun_failed:
 	mov $RVMX_INSN_FAIL_INVALID, %eax
 	jc .Lvmrun_out
 	mov $RVMX_INSN_FAIL_VALID, %eax

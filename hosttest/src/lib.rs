@@ -1,27 +1,34 @@
 //! The module's pure-logic files, compiled unchanged for the host. Each
-//! `#[path]` names the file the kernel module builds too: there is one copy.
+//! `#[path]` names the file the kernel module builds too (there is one
+//! copy), in the same module tree, so `crate::...` paths mean the same in
+//! both builds. Nothing here may use unsafe: a pure file is pure.
+#![forbid(unsafe_code)]
 
-#[path = "../../vmcs/field.rs"]
-pub mod vmcs_field;
+#[path = "../../x86/mod.rs"]
+pub mod x86;
 
-#[path = "../../ept/entry.rs"]
-pub mod ept_entry;
+/// `vmcs/`: field encodings, typed access, the reset state.
+#[path = "../../vmcs"]
+pub mod vmcs {
+    pub mod field;
+    pub mod reset;
+}
 
-#[path = "../../vmx/caps.rs"]
-pub mod vmx_caps;
-
-#[path = "../../vmx/exit_info.rs"]
-pub mod vmx_exit_info;
-
-#[path = "../../vmx/cpuid.rs"]
-pub mod vmx_cpuid;
-
-/// `ept/table.rs` refers to its sibling as `super::entry`.
+/// `ept/`: entry formats and the table tree.
 #[path = "../../ept"]
 pub mod ept {
-    pub use super::ept_entry as entry;
+    pub mod entry;
     pub mod table;
 }
 
-#[path = "../../vmx/entry_check.rs"]
-pub mod vmx_entry_check;
+/// `vmx/`: capabilities, CPUID policy, entry checks, exit decoding and
+/// handlers, registers.
+#[path = "../../vmx"]
+pub mod vmx {
+    pub mod caps;
+    pub mod cpuid;
+    pub mod entry_check;
+    pub mod exit;
+    pub mod exit_info;
+    pub mod regs;
+}

@@ -1,4 +1,4 @@
-use rvmx_pure::ept_entry::*;
+use rvmx_pure::ept::entry::*;
 
 #[test]
 fn eptp_is_4_level_write_back() {
@@ -6,7 +6,7 @@ fn eptp_is_4_level_write_back() {
     assert_eq!(e.0 & 7, MEMTYPE_WB); // bits 2:0
     assert_eq!((e.0 >> 3) & 7, 3); // page-walk length 4, minus 1
     assert_eq!(e.0 & (1 << 6), 0);
-    assert_eq!(e.pml4(), 0x1234_5000);
+    assert_eq!(e.0 & ADDR_MASK, 0x1234_5000);
     assert_eq!(Eptp::new(0x1234_5000, true).unwrap().0 & (1 << 6), 1 << 6);
 }
 

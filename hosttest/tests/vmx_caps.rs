@@ -1,4 +1,4 @@
-use rvmx_pure::vmx_caps::*;
+use rvmx_pure::vmx::caps::*;
 
 fn msr(must_be_1: u32, may_be_1: u32) -> u64 {
     (u64::from(may_be_1) << 32) | u64::from(must_be_1)

@@ -1,4 +1,4 @@
-use rvmx_pure::vmx_cpuid::*;
+use rvmx_pure::vmx::cpuid::*;
 
 #[test]
 fn leaf1_hides_vmx_and_sets_hypervisor() {

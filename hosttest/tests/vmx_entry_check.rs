@@ -1,4 +1,4 @@
-use rvmx_pure::vmx_entry_check::*;
+use rvmx_pure::vmx::entry_check::*;
 
 fn seg(selector: u16, limit: u32, ar: u32) -> Seg {
     Seg { selector, base: 0, limit, ar }

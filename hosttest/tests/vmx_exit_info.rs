@@ -1,4 +1,4 @@
-use rvmx_pure::vmx_exit_info::*;
+use rvmx_pure::vmx::exit_info::*;
 
 #[test]
 fn io_qualification() {
@@ -51,7 +51,7 @@ fn ept_and_interruption_info() {
     assert!(e.write() && !e.read() && !e.fetch() && !e.mapped());
     assert!(EptQual(0x9).mapped());
     let nmi = IntrInfo(0x8000_0202);
-    assert!(nmi.is_nmi() && nmi.vector() == 2);
+    assert!(nmi.is_nmi() && nmi.0 & 0xff == 2);
     assert!(!IntrInfo(0x0000_0202).is_nmi());
     assert_eq!(IntrInfo::exception(6, false).0, 0x8000_0306);
     assert_eq!(IntrInfo::exception(13, true).0, 0x8000_0b0d);

@@ -12,7 +12,10 @@ fn struct_sizes() {
     assert_eq!(size_of::<rvmx_sregs>(), 8 * 24 + 2 * 16 + 6 * 8 + 4 * 8);
     assert!(size_of::<rvmx_run>() <= 4096);
     assert_eq!(size_of::<rvmx_run>(), 8 + 128);
-    assert_eq!(size_of::<rvmx_run__bindgen_ty_1__bindgen_ty_3>(), 120);
+    assert_eq!(size_of::<rvmx_exit_io>(), 16);
+    assert_eq!(size_of::<rvmx_exit_mmio>(), 24);
+    assert_eq!(size_of::<rvmx_exit_fail_entry>(), 120);
+    assert_eq!(size_of::<rvmx_exit_vmx>(), 40);
 }
 
 #[test]

@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The ABI's structs (uapi/rvmx.h) as plain bytes, for copying to and from
+//! userland and the shared exit record.
+
+use crate::uapi;
+
+/// Marker for ABI structs: plain integers, so every bit pattern is valid and
+/// they may be copied to and from user memory as bytes.
+///
+/// # Safety
+/// Implement only for `#[repr(C)]` structs made of integers and arrays of
+/// integers (no padding the kernel could leak: explicit fields only).
+pub(crate) unsafe trait Pod: Copy + Default {}
+
+// SAFETY: each is integers only (or unions of such structs of one size),
+// laid out with explicit fields: uapi/rvmx.h keeps every struct naturally
+// aligned with explicit padding.
+unsafe impl Pod for uapi::rvmx_version {}
+// SAFETY: as above.
+unsafe impl Pod for uapi::rvmx_caps {}
+// SAFETY: as above.
+unsafe impl Pod for uapi::rvmx_cpu_status {}
+// SAFETY: as above.
+unsafe impl Pod for uapi::rvmx_memory_region {}
+// SAFETY: as above.
+unsafe impl Pod for uapi::rvmx_regs {}
+// SAFETY: as above (rvmx_segment and rvmx_dtable are 24 and 16 bytes).
+unsafe impl Pod for uapi::rvmx_sregs {}
+// SAFETY: as above; every member of the union is integers and the union
+// is padded to its largest member.
+unsafe impl Pod for uapi::rvmx_run {}
+
+/// A `T` from the first `size_of::<T>()` bytes of `bytes` (`None` if
+/// `bytes` is shorter).
+pub(crate) fn read_pod<T: Pod>(bytes: &[u8]) -> Option<T> {
+    if bytes.len() < core::mem::size_of::<T>() {
+        return None;
+    }
+    let mut v = T::default();
+    // SAFETY: `T: Pod` is plain integers (any byte pattern is valid), the
+    // source holds at least `size_of::<T>()` initialised bytes, and `v` is
+    // a distinct local, so the regions do not overlap.
+    unsafe {
+        core::ptr::copy_nonoverlapping(bytes.as_ptr(), (&mut v as *mut T).cast::<u8>(), core::mem::size_of::<T>())
+    };
+    Some(v)
+}
+
+/// Copies `v` into the start of `bytes`, as much as fits; returns the
+/// number of bytes copied.
+pub(crate) fn write_pod<T: Pod>(v: &T, bytes: &mut [u8]) -> usize {
+    let n = core::mem::size_of::<T>().min(bytes.len());
+    // SAFETY: `v` is a valid `T` of at least `n` bytes with no padding
+    // (`Pod`), `bytes` has room for `n`, and the two do not overlap.
+    unsafe { core::ptr::copy_nonoverlapping((v as *const T).cast::<u8>(), bytes.as_mut_ptr(), n) };
+    n
+}
+
+/// The data userland left in the exit record for an IN (`io.data`).
+pub(crate) fn io_data(run: &uapi::rvmx_run) -> u64 {
+    // SAFETY: every member of the union is plain integers, so any bytes
+    // userland left there are a valid `rvmx_exit_io`.
+    unsafe { run.__bindgen_anon_1.io.data }
+}

@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Memory: kernel pages (VMXON regions, VMCSs, EPT tables), user pages
+//! pinned for the guest, and the page shared with userland by mmap.
+
+use super::abi::Pod;
+use super::raw;
+use super::Vma;
+use core::marker::PhantomData;
+use kernel::error::to_result;
+use kernel::prelude::*;
+
+/// One zeroed 4-KiB page of kernel memory (direct map), freed on drop.
+pub(crate) struct KernelPage {
+    virt: usize,
+    phys: u64,
+}
+
+impl KernelPage {
+    /// Allocates a zeroed page.
+    pub(crate) fn new() -> Result<Self> {
+        // SAFETY: plain allocation; a zero return means failure.
+        let virt = unsafe { raw::get_zeroed_page_noprof(kernel::bindings::GFP_KERNEL) } as usize;
+        if virt == 0 {
+            return Err(ENOMEM);
+        }
+        // SAFETY: `virt` is a live direct-map page we own.
+        let phys = unsafe { raw::slow_virt_to_phys(virt as *mut core::ffi::c_void) };
+        Ok(Self { virt, phys })
+    }
+
+    /// The page's kernel virtual address.
+    pub(crate) fn as_ptr(&self) -> *mut u8 {
+        self.virt as *mut u8
+    }
+
+    /// The page's physical address.
+    pub(crate) fn phys(&self) -> u64 {
+        self.phys
+    }
+
+    /// Writes the page's first 32 bits (a VMCS or VMXON revision id).
+    pub(crate) fn set_first_u32(&mut self, v: u32) {
+        // SAFETY: the page is 4 KiB, page-aligned and ours; `&mut self` means
+        // no other Rust reference to it exists.
+        unsafe { self.as_ptr().cast::<u32>().write(v) };
+    }
+}
+
+impl Drop for KernelPage {
+    fn drop(&mut self) {
+        // SAFETY: `virt` came from `get_zeroed_page` (order 0) and is freed once.
+        unsafe { raw::free_pages(self.virt as _, 0) };
+    }
+}
+
+// SAFETY: the page is plain memory owned by this object.
+unsafe impl Send for KernelPage {}
+// SAFETY: shared references only read the addresses.
+unsafe impl Sync for KernelPage {}
+
+/// A page holding one `T`, shared with userland through `mmap`: userland
+/// may write it at any time, so it is only read and written whole, with
+/// volatile accesses.
+pub(crate) struct SharedPage<T: Pod> {
+    page: KernelPage,
+    _t: PhantomData<T>,
+}
+
+impl<T: Pod> SharedPage<T> {
+    const FITS: () = assert!(core::mem::size_of::<T>() <= 4096);
+
+    /// A zeroed page.
+    pub(crate) fn new() -> Result<Self> {
+        let () = Self::FITS;
+        Ok(Self { page: KernelPage::new()?, _t: PhantomData })
+    }
+
+    /// Stores `v` in the page.
+    pub(crate) fn publish(&self, v: &T) {
+        // SAFETY: the page is ours, page-aligned and large enough for a `T`
+        // (`FITS`); `T: Pod` has no invariants, so a concurrent userland
+        // write can only change the values.
+        unsafe { self.page.as_ptr().cast::<T>().write_volatile(*v) };
+    }
+
+    /// The page's current contents, whatever userland wrote.
+    pub(crate) fn read(&self) -> T {
+        // SAFETY: as in `publish`; every bit pattern is a valid `T`.
+        unsafe { self.page.as_ptr().cast::<T>().read_volatile() }
+    }
+
+    /// Maps the page at the start of `vma`, which must be exactly one page
+    /// at offset 0. The VMA holds a reference to the file, and the file to
+    /// the object owning this page, so the page outlives the mapping.
+    pub(crate) fn mmap(&self, vma: &Vma) -> Result {
+        // SAFETY: `vma` is valid for the duration of the mmap call (the
+        // `Vma` borrow); `vm_start`/`vm_end` sit in a union with an RCU head
+        // that is unused while the VMA is live.
+        let (start, end, pgoff, prot) = unsafe {
+            let v = vma.0;
+            let range = (*v).__bindgen_anon_1.__bindgen_anon_1;
+            (range.vm_start, range.vm_end, (*v).vm_pgoff, (*v).vm_page_prot)
+        };
+        if end.wrapping_sub(start) != 4096 || pgoff != 0 {
+            return Err(EINVAL);
+        }
+        // SAFETY: maps one page of ours into the caller's VMA, as
+        // remap_pfn_range is meant to be used from an mmap handler.
+        to_result(unsafe { raw::remap_pfn_range(vma.0, start, (self.page.phys() >> 12) as _, 4096, prot) })
+    }
+}
+
+/// A user page pinned long-term (FOLL_LONGTERM): it stays in memory, at
+/// the same physical address, until dropped.
+pub(crate) struct PinnedPage {
+    page: *mut kernel::bindings::page,
+    phys: u64,
+}
+
+// SAFETY: a pinned page may be released from any thread.
+unsafe impl Send for PinnedPage {}
+// SAFETY: shared references only read `phys`.
+unsafe impl Sync for PinnedPage {}
+
+/// How many pages one `PinnedPage::pin` call pins at most.
+pub(crate) const PIN_BATCH: usize = 16;
+
+impl PinnedPage {
+    /// Pins up to `n` (<= PIN_BATCH) writable pages of the current process
+    /// from `uaddr` (page-aligned) and hands each to `f` with its index.
+    /// Returns how many were pinned (at least one) or an error.
+    pub(crate) fn pin(uaddr: usize, n: usize, mut f: impl FnMut(usize, PinnedPage)) -> Result<usize> {
+        let mut pages = [core::ptr::null_mut::<kernel::bindings::page>(); PIN_BATCH];
+        let n = n.min(PIN_BATCH);
+        let flags = raw::FOLL_WRITE | raw::FOLL_LONGTERM;
+        // SAFETY: `pages` has room for `n` pointers; the call checks that the
+        // range is user memory of the current process and may sleep (we are
+        // in process context).
+        let got = unsafe { raw::pin_user_pages_fast(uaddr as _, n as i32, flags as _, pages.as_mut_ptr()) };
+        if got <= 0 {
+            return Err(if got < 0 { Error::from_errno(got) } else { EFAULT });
+        }
+        for (i, &page) in pages.iter().enumerate().take(got as usize) {
+            // SAFETY: `page` was just pinned, so it is a live page; the
+            // temporary mapping gives its direct-map address.
+            let phys = unsafe {
+                let va = kernel::bindings::kmap_local_page(page);
+                let pa = raw::slow_virt_to_phys(va);
+                kernel::bindings::kunmap_local(va);
+                pa
+            };
+            f(i, PinnedPage { page, phys });
+        }
+        Ok(got as usize)
+    }
+
+    /// The page's physical address.
+    pub(crate) fn phys(&self) -> u64 {
+        self.phys
+    }
+}
+
+impl Drop for PinnedPage {
+    fn drop(&mut self) {
+        // SAFETY: pinned by `pin` (one reference per page), unpinned once.
+        unsafe { raw::unpin_user_page(self.page) };
+    }
+}

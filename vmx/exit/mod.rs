@@ -1,0 +1,323 @@
+// SPDX-License-Identifier: GPL-2.0
+//! VM-exit handlers (pure logic: no `kernel` crate, no unsafe). The run
+//! loop (`vmx/run.rs`) reads the exit reason once and calls [`handle`],
+//! which dispatches to one handler per exit reason. A handler reads and
+//! writes the VMCS through [`VmcsAccess`] and the vCPU's [`CpuState`], and
+//! says what happens next ([`Next`]); the run loop does the kernel-bound
+//! part (publishing the exit record, pinning pages, handing an NMI over).
+//!
+//! RIP: the dispatcher advances it past the instruction that exited (for
+//! exits that report an instruction length, SDM Vol. 3C 28.2.5) unless the
+//! handler keeps it (hvpp's model): injecting a fault, an IN that waits for
+//! userland's data, an exit passed to userland raw.
+
+pub mod cr;
+mod io;
+
+use crate::vmcs::field::*;
+use crate::vmx::caps::RawCaps;
+use crate::vmx::cpuid::guest_cpuid;
+use crate::vmx::entry_check;
+use crate::vmx::exit_info::{interruptibility, reason, EptQual, ExitReason, IntrInfo};
+use crate::vmx::regs::GuestRegs;
+use crate::x86::vector;
+
+pub use io::complete_in;
+
+/// vCPU state outside the VMCS that exit handlers and register ioctls use.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuState {
+    /// General registers but RSP (the stub loads and saves them).
+    pub regs: GuestRegs,
+    /// CR2 (VM entry and exit do not switch it: the run loop does).
+    pub cr2: u64,
+    /// CR8 (the task-priority register; every access exits).
+    pub cr8: u64,
+    /// IA32_KERNEL_GS_BASE (switched by the run loop).
+    pub kernel_gs_base: u64,
+    /// An IN waiting for userland's data.
+    pub pending_in: Option<PendingIn>,
+}
+
+/// An IN reported to userland, completed on the next entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PendingIn {
+    /// Access size: 1, 2 or 4 bytes.
+    pub size: u8,
+    /// The instruction's length, to step over it once complete.
+    pub len: u64,
+}
+
+/// What the handlers need to know besides the VMCS and the vCPU state.
+pub struct Env<'a> {
+    /// The CPU's VMX capabilities.
+    pub caps: &'a RawCaps,
+    /// The vCPU's id (its initial APIC ID).
+    pub vcpu_id: u32,
+    /// CPUID on the host: (leaf, subleaf) -> [EAX, EBX, ECX, EDX].
+    pub host_cpuid: fn(u32, u32) -> [u32; 4],
+}
+
+/// What the run loop does after an exit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Enter the guest again.
+    Resume,
+    /// Return to userland with this exit record.
+    ToUser(UserExit),
+    /// An EPT violation at an unmapped `gpa`: map it if it is guest memory
+    /// (this may sleep: interrupts on), else report MMIO ([`mmio`]).
+    Fault {
+        /// The guest-physical address.
+        gpa: u64,
+        /// The raw EPT-violation qualification.
+        qualification: u64,
+    },
+    /// An NMI for the host arrived while the guest ran: hand it over, then
+    /// enter again.
+    HostNmi,
+}
+
+/// The exit record for userland, before it is put in the ABI's
+/// `struct rvmx_run` (uapi/mod.rs does that).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UserExit {
+    /// IN or OUT; `data` is the value of an OUT.
+    Io {
+        /// IN (true) or OUT.
+        is_in: bool,
+        /// 1, 2 or 4 bytes.
+        size: u8,
+        /// The port.
+        port: u16,
+        /// OUT: the value written; IN: 0.
+        data: u64,
+    },
+    /// HLT (RIP is past it).
+    Hlt,
+    /// An access outside every memory region.
+    Mmio {
+        /// The guest-physical address.
+        gpa: u64,
+        /// The raw EPT-violation qualification.
+        qualification: u64,
+    },
+    /// Triple fault.
+    Shutdown,
+    /// VM entry failed.
+    FailEntry {
+        /// Exit reason (bit 31 set), or 0 when the instruction failed.
+        reason: u32,
+        /// Nonzero when VMLAUNCH/VMRESUME failed as an instruction.
+        vm_instruction_error: u32,
+        /// The exit qualification.
+        qualification: u64,
+        /// Which field broke which rule, in words.
+        account: Account,
+    },
+    /// Any other exit, raw (SDM Vol. 3C 28.2).
+    Vmx {
+        /// Exit reason.
+        reason: u32,
+        /// VM-exit instruction length.
+        instruction_length: u32,
+        /// Exit qualification.
+        qualification: u64,
+        /// Guest-physical address.
+        guest_physical_address: u64,
+        /// Guest-linear address.
+        guest_linear_address: u64,
+        /// VM-exit interruption information.
+        intr_info: u32,
+        /// VM-exit instruction information.
+        instruction_info: u32,
+    },
+}
+
+/// Why a VM entry failed, in words: a subject (the field, or what the
+/// VM-instruction error means) and, where known, the rule.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Account {
+    /// The field or the error.
+    pub subject: &'static str,
+    /// The rule broken, with its SDM section; may be empty.
+    pub rule: &'static str,
+}
+
+impl Account {
+    /// Writes "subject: rule" into `out`, cut to fit, NUL-terminated.
+    pub fn write_to(&self, out: &mut [u8]) {
+        let sep = if self.rule.is_empty() { "" } else { ": " };
+        let text = [self.subject, sep, self.rule];
+        let mut n = 0;
+        for b in text.iter().flat_map(|p| p.bytes()) {
+            if n + 1 >= out.len() {
+                break;
+            }
+            out[n] = b;
+            n += 1;
+        }
+        if let Some(end) = out.get_mut(n) {
+            *end = 0;
+        }
+    }
+}
+
+/// One exit being handled.
+struct Exit<'a, V: VmcsAccess> {
+    v: &'a V,
+    cpu: &'a mut CpuState,
+    env: &'a Env<'a>,
+    why: ExitReason,
+    /// Advance RIP past the instruction when the handler is done.
+    advance: bool,
+}
+
+/// Handles the exit that just happened (`why`, read once by the run loop).
+pub fn handle<V: VmcsAccess>(v: &V, why: ExitReason, cpu: &mut CpuState, env: &Env<'_>) -> Next {
+    if why.entry_failed() {
+        return Next::ToUser(entry_failure(v, why, env.caps));
+    }
+    let mut x = Exit { v, cpu, env, why, advance: why.has_instruction_length() };
+    let next = match why.basic() {
+        reason::EXCEPTION_NMI => x.exception_or_nmi(),
+        reason::EXTERNAL_INTERRUPT | reason::PREEMPTION_TIMER => Next::Resume,
+        reason::TRIPLE_FAULT => Next::ToUser(UserExit::Shutdown),
+        reason::CPUID => x.cpuid(),
+        reason::HLT => Next::ToUser(UserExit::Hlt),
+        reason::IO => io::handle(&mut x),
+        reason::CR_ACCESS => cr::handle(&mut x),
+        reason::EPT_VIOLATION => x.ept_violation(),
+        _ if why.is_vmx_instruction() => x.inject(IntrInfo::exception(vector::UD, false)),
+        _ => x.unhandled(),
+    };
+    if x.advance {
+        advance_rip(v, v.read(EXIT_INSTRUCTION_LENGTH).into());
+    }
+    next
+}
+
+impl<V: VmcsAccess> Exit<'_, V> {
+    /// The handler leaves RIP where it is.
+    fn keep_rip(&mut self) {
+        self.advance = false;
+    }
+
+    /// General register number `n` (RSP from the VMCS).
+    fn gpr(&mut self, n: u8) -> u64 {
+        match self.cpu.regs.slot(n) {
+            Some(r) => *r,
+            None => self.v.read(GUEST_RSP),
+        }
+    }
+
+    /// Sets general register number `n`.
+    fn set_gpr(&mut self, n: u8, val: u64) {
+        match self.cpu.regs.slot(n) {
+            Some(r) => *r = val,
+            None => self.v.write(GUEST_RSP, val),
+        }
+    }
+
+    /// Injects a hardware exception on the next entry (SDM Vol. 3C 27.6),
+    /// with error code 0 where the vector has one; RIP stays at the
+    /// faulting instruction.
+    fn inject(&mut self, info: IntrInfo) -> Next {
+        self.v.write(ENTRY_INTR_INFO, info.0);
+        if info.has_error_code() {
+            self.v.write(ENTRY_EXCEPTION_ERROR_CODE, 0);
+        }
+        self.keep_rip();
+        Next::Resume
+    }
+
+    /// Exceptions do not exit (the exception bitmap is empty): an NMI for
+    /// the host does.
+    fn exception_or_nmi(&mut self) -> Next {
+        if IntrInfo(self.v.read(EXIT_INTR_INFO)).is_nmi() {
+            return Next::HostNmi;
+        }
+        self.unhandled()
+    }
+
+    /// CPUID: the host's answer, less what rvmx does not virtualize. CPUID
+    /// writes 32-bit registers, so the upper halves become zero.
+    fn cpuid(&mut self) -> Next {
+        let r = &mut self.cpu.regs;
+        let (leaf, sub) = (r.rax as u32, r.rcx as u32);
+        let out = guest_cpuid(leaf, sub, (self.env.host_cpuid)(leaf, sub), self.env.vcpu_id as u8);
+        r.rax = out[0].into();
+        r.rbx = out[1].into();
+        r.rcx = out[2].into();
+        r.rdx = out[3].into();
+        Next::Resume
+    }
+
+    /// An EPT violation: a missing page (mapped by the run loop, or MMIO).
+    /// rvmx maps pages RWX, so a violation on a mapped page is not a
+    /// missing page and mapping would not cure it.
+    fn ept_violation(&mut self) -> Next {
+        let qualification = self.v.read(EXIT_QUALIFICATION);
+        if EptQual(qualification).mapped() {
+            return self.unhandled();
+        }
+        Next::Fault { gpa: self.v.read(GUEST_PHYSICAL_ADDRESS), qualification }
+    }
+
+    /// Any other exit: userland gets the raw VMX exit information, with RIP
+    /// at the instruction.
+    fn unhandled(&mut self) -> Next {
+        self.keep_rip();
+        let v = self.v;
+        Next::ToUser(UserExit::Vmx {
+            reason: self.why.0,
+            instruction_length: v.read(EXIT_INSTRUCTION_LENGTH),
+            qualification: v.read(EXIT_QUALIFICATION),
+            guest_physical_address: v.read(GUEST_PHYSICAL_ADDRESS),
+            guest_linear_address: v.read(GUEST_LINEAR_ADDRESS),
+            intr_info: v.read(EXIT_INTR_INFO),
+            instruction_info: v.read(EXIT_INSTRUCTION_INFO),
+        })
+    }
+}
+
+/// RIP `len` bytes on; blocking by STI or MOV SS ends with the instruction
+/// (SDM Vol. 3C 25.4.2, interruptibility state bits 1:0).
+pub fn advance_rip<V: VmcsAccess>(v: &V, len: u64) {
+    v.write(GUEST_RIP, v.read(GUEST_RIP).wrapping_add(len));
+    let shadow = interruptibility::STI | interruptibility::MOV_SS;
+    let intr = v.read(GUEST_INTERRUPTIBILITY);
+    if intr & shadow != 0 {
+        v.write(GUEST_INTERRUPTIBILITY, intr & !shadow);
+    }
+}
+
+/// A guest access outside every memory region.
+pub fn mmio(gpa: u64, qualification: u64) -> UserExit {
+    UserExit::Mmio { gpa, qualification }
+}
+
+/// VM entry failed with an exit (reason bit 31): for invalid guest state,
+/// which field broke which rule (the auditor in `entry_check.rs`).
+fn entry_failure<V: VmcsAccess>(v: &V, why: ExitReason, caps: &RawCaps) -> UserExit {
+    let account = if why.basic() == reason::INVALID_GUEST_STATE {
+        match entry_check::check(&entry_check::snapshot(v, caps)) {
+            Some(f) => Account { subject: f.field, rule: f.rule },
+            None => Account { subject: "invalid guest state; no rule rvmx checks is broken", rule: "" },
+        }
+    } else {
+        Account::default()
+    };
+    UserExit::FailEntry { reason: why.0, vm_instruction_error: 0, qualification: v.read(EXIT_QUALIFICATION), account }
+}
+
+/// VMLAUNCH/VMRESUME failed as an instruction (VMfailValid) with this
+/// VM-instruction error.
+pub fn entry_error(vm_instruction_error: u32) -> UserExit {
+    UserExit::FailEntry {
+        reason: 0,
+        vm_instruction_error,
+        qualification: 0,
+        account: Account { subject: entry_check::vm_instruction_error(vm_instruction_error), rule: "" },
+    }
+}
