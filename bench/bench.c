@@ -9,7 +9,16 @@
  *    itself with RDTSC; minus the same loop with NOPs, per iteration;
  *  - exit to userland and back: the guest loops on OUT; userland times N
  *    RUNs;
- *  - create: VM + 64 MiB memory slot + vCPU + RUN to the first exit.
+ *  - MMIO: the guest stores to an address outside its memory; userland
+ *    times N RUNs (rvmx reports the access; KVM also decodes and emulates
+ *    the store, so it does more per exit);
+ *  - create: VM + 64 MiB memory slot + vCPU + RUN to the first exit, with
+ *    private (anonymous) and with shared (shmem) memory;
+ *  - touch: a long-mode guest writes one byte in each 4-KiB page of 60 MiB
+ *    it never touched: the EPT fault-in cost per page;
+ *  - with --trace: one OUT round trip of each backend between two Bochs
+ *    magic breakpoints (xchg %bx,%bx), for tools/host.sh to trace and
+ *    count VMREAD, VMWRITE, VMPTRLD, VMCLEAR, VMLAUNCH/VMRESUME and WRMSR.
  *
  * Each backend's module is loaded alone (rvmx and kvm_intel cannot share
  * VMX). The backends take turns, ROUNDS times each, and the lowest figure
@@ -59,6 +68,26 @@
 TIMED_LOOP(cpuid_loop, "cpuid");
 TIMED_LOOP(nop_loop, "nop; nop");
 
+/* Store to guest-physical 0x8000000 (DS base; outside the 64 MiB) forever. */
+extern const unsigned char mmio_loop_start[], mmio_loop_end[];
+asm(".pushsection .rodata\nmmio_loop_start:\n.code16\n"
+    "1:	movb %al, (0)\n"
+    "	jmp 1b\n"
+    ".code64\nmmio_loop_end:\n.popsection\n");
+
+/* Long mode: one byte in each page from 4 MiB to 64 MiB, then OUT. */
+extern const unsigned char touch_loop_start[], touch_loop_end[];
+asm(".pushsection .rodata\ntouch_loop_start:\n.code64\n"
+    "	mov $0x400000, %rdi\n"
+    "1:	movb $1, (%rdi)\n"
+    "	add $4096, %rdi\n"
+    "	cmp $0x4000000, %rdi\n"
+    "	jb 1b\n"
+    "	out %al, $0xb2\n"
+    "	hlt\n"
+    "touch_loop_end:\n.popsection\n");
+#define TOUCH_PAGES ((0x4000000 - 0x400000) / 4096)
+
 /* OUT forever. */
 extern const unsigned char out_loop_start[], out_loop_end[];
 asm(".pushsection .rodata\nout_loop_start:\n.code16\n"
@@ -81,7 +110,33 @@ static void die(const char *what)
 	exit(1);
 }
 
+/* How the guest starts: real mode at 0x1000, optionally with DS at 128 MiB,
+ * or long mode (identity-mapped first GiB, 2 MiB pages) at 0x1000. */
+enum mode { REAL, REAL_DS_HIGH, LONG };
+
+/* Page tables and GDT for LONG, in guest memory. */
+static void long_mode_tables(unsigned char *mem)
+{
+	uint64_t *pml4 = (uint64_t *)(mem + 0x10000), *pdpt = pml4 + 512, *pd = pml4 + 1024;
+	uint64_t gdt[3] = { 0, 0x00af9b000000ffffull, 0x00cf93000000ffffull };
+
+	pml4[0] = 0x11000 | 3;
+	pdpt[0] = 0x12000 | 3;
+	for (int j = 0; j < 512; j++)
+		pd[j] = ((uint64_t)j << 21) | 0x83;
+	memcpy(mem + 0x500, gdt, sizeof(gdt));
+}
+
+static int shared_mem;	/* back guest memory with shmem instead of anonymous memory */
+
+static void vm_create_mode(struct vm *v, int kvm, const unsigned char *code, size_t len, enum mode mode);
+
 static void vm_create(struct vm *v, int kvm, const unsigned char *code, size_t len)
+{
+	vm_create_mode(v, kvm, code, len, REAL);
+}
+
+static void vm_create_mode(struct vm *v, int kvm, const unsigned char *code, size_t len, enum mode mode)
 {
 	memset(v, 0, sizeof(*v));
 	v->kvm = kvm;
@@ -91,10 +146,13 @@ static void vm_create(struct vm *v, int kvm, const unsigned char *code, size_t l
 	v->vm = ioctl(v->sys, kvm ? KVM_CREATE_VM : RVMX_CREATE_VM, 0);
 	if (v->vm < 0)
 		die("create VM");
-	v->mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	v->mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE,
+		      (shared_mem ? MAP_SHARED : MAP_PRIVATE) | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (v->mem == MAP_FAILED)
 		die("mmap");
 	memcpy(v->mem + 0x1000, code, len);
+	if (mode == LONG)
+		long_mode_tables(v->mem);
 	if (kvm) {
 		struct kvm_userspace_memory_region r = { .memory_size = MEM_SIZE, .userspace_addr = (uintptr_t)v->mem };
 
@@ -123,6 +181,23 @@ static void vm_create(struct vm *v, int kvm, const unsigned char *code, size_t l
 			die("KVM_GET_SREGS");
 		s.cs.base = 0;
 		s.cs.selector = 0;
+		if (mode == REAL_DS_HIGH)
+			s.ds.base = 0x8000000;
+		if (mode == LONG) {
+			struct kvm_segment code = { .limit = 0xffffffff, .selector = 8, .type = 11, .present = 1,
+						    .s = 1, .l = 1, .g = 1 };
+			struct kvm_segment data = { .limit = 0xffffffff, .selector = 16, .type = 3, .present = 1,
+						    .s = 1, .db = 1, .g = 1 };
+
+			s.cs = code;
+			s.ds = s.es = s.fs = s.gs = s.ss = data;
+			s.gdt.base = 0x500;
+			s.gdt.limit = 23;
+			s.cr0 = 0x80000011;
+			s.cr3 = 0x10000;
+			s.cr4 = 0x20;
+			s.efer = 0x500;
+		}
 		if (ioctl(v->vcpu, KVM_SET_SREGS, &s) || ioctl(v->vcpu, KVM_SET_REGS, &r))
 			die("KVM_SET_*REGS");
 	} else {
@@ -133,6 +208,19 @@ static void vm_create(struct vm *v, int kvm, const unsigned char *code, size_t l
 			die("RVMX_GET_SREGS");
 		s.cs.base = 0;
 		s.cs.selector = 0;
+		if (mode == REAL_DS_HIGH)
+			s.ds.base = 0x8000000;
+		if (mode == LONG) {
+			struct rvmx_segment data = { .limit = 0xffffffff, .selector = 16, .ar = 0xc093 };
+
+			s.cs = (struct rvmx_segment){ .limit = 0xffffffff, .selector = 8, .ar = 0xa09b };
+			s.ds = s.es = s.fs = s.gs = s.ss = data;
+			s.gdt = (struct rvmx_dtable){ .base = 0x500, .limit = 23 };
+			s.cr0 = 0x80000011;
+			s.cr3 = 0x10000;
+			s.cr4 = 0x20;
+			s.efer = 0x500;
+		}
 		if (ioctl(v->vcpu, RVMX_SET_SREGS, &s) || ioctl(v->vcpu, RVMX_SET_REGS, &r))
 			die("RVMX_SET_*REGS");
 	}
@@ -171,8 +259,29 @@ static void vm_destroy(struct vm *v)
 	close(v->sys);
 }
 
+/* Runs to the next exit, which must be an MMIO write to 0x8000000. */
+static void vm_run_mmio(struct vm *v)
+{
+	if (ioctl(v->vcpu, v->kvm ? KVM_RUN : RVMX_RUN, 0))
+		die("run");
+	if (v->kvm) {
+		struct kvm_run *r = v->run;
+
+		if (r->exit_reason == KVM_EXIT_MMIO && r->mmio.phys_addr == 0x8000000 && r->mmio.is_write)
+			return;
+		fprintf(stderr, "bench: kvm: unexpected exit %u\n", r->exit_reason);
+	} else {
+		struct rvmx_run *r = v->run;
+
+		if (r->exit_reason == RVMX_EXIT_MMIO && r->mmio.gpa == 0x8000000)
+			return;
+		fprintf(stderr, "bench: rvmx: unexpected exit %s\n", rvmx_exit_name(r->exit_reason));
+	}
+	exit(1);
+}
+
 struct results {
-	long exit_in_kernel, round_trip, create_min, create_median;
+	long exit_in_kernel, round_trip, mmio, create_min, create_median, create_shared_min, touch_per_page;
 };
 
 static int cmp_long(const void *a, const void *b)
@@ -204,16 +313,60 @@ static void measure(int kvm, struct results *res)
 	res->round_trip = (long)(__rdtsc() - t0) / ROUND_TRIPS;
 	vm_destroy(&v);
 
-	for (int i = 0; i < CREATE_REPEATS; i++) {
-		t0 = __rdtsc();
-		vm_create(&v, kvm, out_loop_start, out_loop_end - out_loop_start);
-		vm_run_out(&v);
-		create[i] = (long)(__rdtsc() - t0);
-		vm_destroy(&v);
+	vm_create_mode(&v, kvm, mmio_loop_start, mmio_loop_end - mmio_loop_start, REAL_DS_HIGH);
+	for (int i = 0; i < 100; i++)
+		vm_run_mmio(&v);
+	t0 = __rdtsc();
+	for (int i = 0; i < ROUND_TRIPS; i++)
+		vm_run_mmio(&v);
+	res->mmio = (long)(__rdtsc() - t0) / ROUND_TRIPS;
+	vm_destroy(&v);
+
+	for (int shared = 0; shared < 2; shared++) {
+		shared_mem = shared;
+		for (int i = 0; i < CREATE_REPEATS; i++) {
+			t0 = __rdtsc();
+			vm_create(&v, kvm, out_loop_start, out_loop_end - out_loop_start);
+			vm_run_out(&v);
+			create[i] = (long)(__rdtsc() - t0);
+			vm_destroy(&v);
+		}
+		qsort(create, CREATE_REPEATS, sizeof(long), cmp_long);
+		if (shared) {
+			res->create_shared_min = create[0];
+		} else {
+			res->create_min = create[0];
+			res->create_median = create[CREATE_REPEATS / 2];
+		}
 	}
-	qsort(create, CREATE_REPEATS, sizeof(long), cmp_long);
-	res->create_min = create[0];
-	res->create_median = create[CREATE_REPEATS / 2];
+	shared_mem = 0;
+
+	vm_create_mode(&v, kvm, touch_loop_start, touch_loop_end - touch_loop_start, LONG);
+	t0 = __rdtsc();
+	vm_run_out(&v);
+	res->touch_per_page = (long)(__rdtsc() - t0) / TOUCH_PAGES;
+	vm_destroy(&v);
+}
+
+/* A Bochs magic breakpoint: tools/host.sh turns instruction tracing on at
+ * the first and off at the second. */
+static void magic_break(void)
+{
+	asm volatile("xchg %%bx, %%bx" ::: "memory");
+}
+
+/* One warm OUT round trip of `kvm` between two magic breakpoints. */
+static void trace_round_trip(int kvm)
+{
+	struct vm v;
+
+	vm_create(&v, kvm, out_loop_start, out_loop_end - out_loop_start);
+	for (int i = 0; i < 100; i++)
+		vm_run_out(&v);
+	magic_break();
+	vm_run_out(&v);
+	magic_break();
+	vm_destroy(&v);
 }
 
 static void keep_min(struct results *best, const struct results *now)
@@ -226,13 +379,28 @@ static void keep_min(struct results *best, const struct results *now)
 			b[i] = n[i];
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	struct results r = { 0 }, k = { 0 }, now;
 	int err;
 
 	module_unload("rvmx");
 	kvm_unload();
+	if (argc > 1 && !strcmp(argv[1], "--trace")) {
+		if ((err = module_load(RVMX_KO, NULL)))
+			return 1;
+		printf("bench-trace rvmx\n");
+		fflush(stdout);
+		trace_round_trip(0);
+		module_unload("rvmx");
+		if ((err = kvm_load()))
+			return 1;
+		printf("bench-trace kvm\n");
+		fflush(stdout);
+		trace_round_trip(1);
+		kvm_unload();
+		return 0;
+	}
 	for (int round = 0; round < ROUNDS; round++) {
 		if ((err = module_load(RVMX_KO, NULL))) {
 			fprintf(stderr, "bench: load rvmx: %s\n", strerror(-err));
@@ -252,7 +420,10 @@ int main(void)
 
 	printf("bench in-kernel-exit-cpuid rvmx=%ld kvm=%ld\n", r.exit_in_kernel, k.exit_in_kernel);
 	printf("bench userland-round-trip-out rvmx=%ld kvm=%ld\n", r.round_trip, k.round_trip);
+	printf("bench mmio-round-trip rvmx=%ld kvm=%ld\n", r.mmio, k.mmio);
 	printf("bench create-64MiB-to-first-exit-min rvmx=%ld kvm=%ld\n", r.create_min, k.create_min);
 	printf("bench create-64MiB-to-first-exit-median rvmx=%ld kvm=%ld\n", r.create_median, k.create_median);
+	printf("bench create-64MiB-shared-to-first-exit-min rvmx=%ld kvm=%ld\n", r.create_shared_min, k.create_shared_min);
+	printf("bench ept-fault-in-per-page rvmx=%ld kvm=%ld\n", r.touch_per_page, k.touch_per_page);
 	return 0;
 }

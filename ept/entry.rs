@@ -11,6 +11,10 @@ pub const READ: u64 = 1 << 0;
 pub const WRITE: u64 = 1 << 1;
 /// Entry bit 2: execute access (supervisor-mode execute when MBEC is on).
 pub const EXEC: u64 = 1 << 2;
+/// Leaf bit 6: ignore the guest's PAT, so guest memory stays write-back
+/// whatever the guest's own memory types say (KVM does the same without
+/// non-coherent DMA).
+pub const IGNORE_PAT: u64 = 1 << 6;
 /// Bit 7 of a PDPTE/PDE: maps a 1-GiB/2-MiB page.
 pub const LARGE: u64 = 1 << 7;
 
@@ -41,9 +45,10 @@ pub const fn table(next: u64) -> u64 {
     (next & ADDR_MASK) | READ | WRITE | EXEC
 }
 
-/// A 4-KiB leaf mapping `page` with permissions `perm` (bits 2:0), write-back.
+/// A 4-KiB leaf mapping `page` with permissions `perm` (bits 2:0),
+/// write-back, ignoring the guest's PAT.
 pub const fn leaf_4k(page: u64, perm: u64) -> u64 {
-    (page & ADDR_MASK) | (perm & 7) | (MEMTYPE_WB << 3)
+    (page & ADDR_MASK) | (perm & 7) | (MEMTYPE_WB << 3) | IGNORE_PAT
 }
 
 /// Whether an entry maps or points to anything (bits 2:0 not all zero;

@@ -56,9 +56,3 @@ pub(crate) fn write_pod<T: Pod>(v: &T, bytes: &mut [u8]) -> usize {
     n
 }
 
-/// The data userland left in the exit record for an IN (`io.data`).
-pub(crate) fn io_data(run: &uapi::rvmx_run) -> u64 {
-    // SAFETY: every member of the union is plain integers, so any bytes
-    // userland left there are a valid `rvmx_exit_io`.
-    unsafe { run.__bindgen_anon_1.io.data }
-}

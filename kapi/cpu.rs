@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 //! CPUs: hotplug callbacks, the reboot/kexec/crash and suspend/resume hooks
 //! (with the state they reach), cross-CPU calls, CR4 through the kernel,
-//! and guards for interrupts, migration and CPU hotplug.
+//! this CPU's number, and a guard for interrupts.
 
 use super::raw;
+use core::pin::Pin;
 use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::error::to_result;
 use kernel::prelude::*;
@@ -14,6 +15,125 @@ use kernel::types::Opaque;
 pub(crate) fn nr_cpu_ids() -> u32 {
     // SAFETY: set once during boot, read-only afterwards.
     unsafe { raw::nr_cpu_ids }
+}
+
+/// The number of the CPU this runs on. Stable only while the task cannot
+/// migrate (interrupts off, as in the run loop).
+pub(crate) fn this_cpu() -> u32 {
+    const OFF: usize = raw::RVMX_PCPU_CPU_NUMBER as usize;
+    let cpu: u32;
+    // SAFETY: what raw_smp_processor_id() does: a 32-bit load of
+    // `pcpu_hot.cpu_number` in this CPU's per-CPU area (GS-relative; the
+    // symbol's value is its offset there).
+    unsafe {
+        core::arch::asm!("mov {0:e}, gs:[{1} + {2}]", out(reg) cpu, sym raw::pcpu_hot, const OFF,
+                         options(nostack, readonly, preserves_flags))
+    };
+    cpu
+}
+
+/// CPU features and bugs the kernel found (or turned on to mitigate a
+/// bug): `boot_cpu_has()`.
+#[derive(Clone, Copy)]
+pub(crate) enum Feature {
+    /// IA32_FLUSH_CMD flushes the L1D cache.
+    FlushL1d,
+    /// IA32_ARCH_CAPABILITIES exists.
+    ArchCapabilities,
+    /// The CPU is affected by L1 Terminal Fault.
+    BugL1tf,
+}
+
+/// Whether the boot CPU has `f` (the kernel's `boot_cpu_has`).
+pub(crate) fn cpu_has(f: Feature) -> bool {
+    let bit = match f {
+        Feature::FlushL1d => raw::RVMX_FEATURE_FLUSH_L1D,
+        Feature::ArchCapabilities => raw::RVMX_FEATURE_ARCH_CAPABILITIES,
+        Feature::BugL1tf => raw::RVMX_BUG_L1TF,
+    } as usize;
+    let base = core::ptr::addr_of!(raw::boot_cpu_data).cast::<u8>();
+    // SAFETY: `boot_cpu_data` is set up during boot and read-only after;
+    // `x86_capability` (at RVMX_CPUINFO_CAPS) is an array of u32 with room
+    // for every feature and bug bit, `bit` being one of them.
+    let word = unsafe { base.add(raw::RVMX_CPUINFO_CAPS as usize + 4 * (bit / 32)).cast::<u32>().read() };
+    word & (1 << (bit % 32)) != 0
+}
+
+/// The kernel's L1TF mitigation choice (`l1tf=`), by the names of its enum
+/// (values differ between kernel versions).
+pub(crate) fn l1tf_mitigation() -> crate::vmx::mitigation::L1tf {
+    use crate::vmx::mitigation::L1tf;
+    // SAFETY: set during boot, read-only after.
+    let v = unsafe { raw::l1tf_mitigation };
+    match v {
+        raw::l1tf_mitigations_L1TF_MITIGATION_OFF => L1tf::Off,
+        raw::l1tf_mitigations_L1TF_MITIGATION_FULL | raw::l1tf_mitigations_L1TF_MITIGATION_FULL_FORCE => L1tf::Full,
+        _ => L1tf::Flush,
+    }
+}
+
+/// Whether host hardware breakpoints are armed on this CPU (the kernel's
+/// `hw_breakpoint_active()`: a global enable bit in its per-CPU DR7 copy).
+pub(crate) fn hw_breakpoint_active() -> bool {
+    let dr7: u64;
+    // SAFETY: a GS-relative 64-bit load of this CPU's `cpu_dr7`, as
+    // `__this_cpu_read(cpu_dr7)` does.
+    unsafe {
+        core::arch::asm!("mov {0}, gs:[{1}]", out(reg) dr7, sym raw::cpu_dr7, options(nostack, readonly, preserves_flags))
+    };
+    dr7 & 0xaa != 0 // DR_GLOBAL_ENABLE_MASK
+}
+
+/// Reloads this CPU's hardware breakpoints (DR0-3, DR6, DR7) from the
+/// kernel's copies, after a VM exit reset DR7.
+pub(crate) fn hw_breakpoint_restore() {
+    // SAFETY: what KVM calls after each exit, with interrupts off.
+    unsafe { raw::hw_breakpoint_restore() };
+}
+
+/// Hands a machine check that hit while the guest ran (or during VM entry)
+/// to the kernel's handler, as KVM's kvm_machine_check(): as if it came
+/// from user mode with interrupts on. Interrupts off.
+pub(crate) fn machine_check() {
+    #[cfg(CONFIG_X86_MCE)]
+    {
+        let mut regs: raw::pt_regs = Default::default();
+        regs.cs = 3;
+        regs.flags = 1 << 9;
+        // SAFETY: `regs` is a valid frame for the handler's decisions.
+        unsafe { raw::do_machine_check(&mut regs) };
+    }
+}
+
+/// The host's split-lock policy for a guest's split-lock #AC at `rip`:
+/// `true` to let the guest run on (a warning), `false` when the VMM task
+/// got SIGBUS. Without split-lock detection no such #AC can happen.
+pub(crate) fn handle_guest_split_lock(rip: u64) -> bool {
+    #[cfg(CONFIG_X86_BUS_LOCK_DETECT)]
+    // SAFETY: what KVM calls for such an #AC, in task context.
+    return unsafe { raw::handle_guest_split_lock(rip as _) };
+    #[cfg(not(CONFIG_X86_BUS_LOCK_DETECT))]
+    {
+        let _ = rip;
+        true
+    }
+}
+
+/// Puts back what VM exits leave behind in this CPU's descriptor tables
+/// (SDM Vol. 3C 28.5.2): the GDT limit (an exit sets 0xFFFF) and the TSS
+/// limit (0x67, which cuts off the I/O bitmap: marked for a reload before
+/// the next task that uses one returns to userland), as KVM does before
+/// userland can run on the CPU. Interrupts off.
+pub(crate) fn restore_host_descriptors(_irqs_off: &IrqsOff) {
+    let cpu = this_cpu();
+    // SAFETY: reloads this CPU's own (read-only, fixmap) GDT, interrupts off.
+    unsafe { raw::load_fixmap_gdt(cpu as i32) };
+    // SAFETY: a GS-relative byte store to this CPU's `__tss_limit_invalid`
+    // (`this_cpu_write(__tss_limit_invalid, true)`), which the kernel reads
+    // before it next relies on the TSS limit (refresh_tss_limit).
+    unsafe {
+        core::arch::asm!("mov byte ptr gs:[{0}], 1", sym raw::__tss_limit_invalid, options(nostack, preserves_flags))
+    };
 }
 
 /// Runs `f(data)` on `cpu` and waits for it (in interrupt context there,
@@ -83,22 +203,26 @@ impl<T: Sync + 'static> CallbackState<T> {
     pub(crate) fn get(&self) -> Option<&T> {
         let p = self.0.load(Ordering::Acquire);
         // SAFETY: non-null only while a `Callbacks` owns the box it points
-        // to; `Callbacks::drop` unregisters every callback (the only users:
-        // the kernel waits for running ones) before it clears the pointer
-        // and frees the box.
+        // to. Its users are the registered callbacks, which `Callbacks::drop`
+        // unregisters first (the kernel waits for running ones), and the
+        // module's file operations, which cannot run then: `Callbacks` is
+        // dropped on module unload, when no file is open (each pins the
+        // module). Only then is the pointer cleared and the box freed.
         (!p.is_null()).then(|| unsafe { &*p })
     }
 }
 
 /// CPU-hotplug, emergency and syscore callbacks, registered with their
-/// state while this lives: dropping it removes the hotplug state (which
-/// runs `down` on every online CPU), the hooks, and then the state.
+/// state while this lives. The emergency callback comes first and goes
+/// last (as KVM's), so a crash while VMX is on anywhere turns it off;
+/// dropping removes the syscore hooks, the hotplug state (which runs `down`
+/// on every online CPU), the emergency callback, and then frees the state.
 pub(crate) struct Callbacks<T: Sync + 'static> {
     syscore: Option<KBox<Syscore>>,
     emergency: Option<extern "C" fn()>,
     hotplug: Option<i32>,
     slot: &'static CallbackState<T>,
-    state: Option<KBox<T>>,
+    state: Option<Pin<KBox<T>>>,
 }
 
 /// The `struct syscore` registration, boxed so its address is stable.
@@ -111,14 +235,17 @@ impl<T: Sync + 'static> Callbacks<T> {
     /// Publishes `state` in `slot`, then registers `cb`. The hotplug `up`
     /// runs on every online CPU before this returns; if it fails on any,
     /// the core runs `down` on those that succeeded and this fails.
-    pub(crate) fn register(slot: &'static CallbackState<T>, state: KBox<T>, cb: CpuCallbacks) -> Result<Self> {
-        let mut state = state;
-        let p: *mut T = &mut *state;
+    pub(crate) fn register(slot: &'static CallbackState<T>, state: Pin<KBox<T>>, cb: CpuCallbacks) -> Result<Self> {
+        // The box does not move (it is pinned), so the address stays valid.
+        let p = &*state as *const T as *mut T;
         if slot.0.compare_exchange(core::ptr::null_mut(), p, Ordering::AcqRel, Ordering::Acquire).is_err() {
             return Err(EBUSY);
         }
         // From here, dropping `this` undoes whatever was done.
         let mut this = Self { syscore: None, emergency: None, hotplug: None, slot, state: Some(state) };
+        // SAFETY: the callback stays valid until unregistered in `drop`.
+        unsafe { raw::cpu_emergency_register_virt_callback(Some(cb.emergency)) };
+        this.emergency = Some(cb.emergency);
         // SAFETY: `name` is 'static; the callbacks are plain functions that
         // stay valid while the module is loaded; the state is removed in
         // `drop`, which the module's exit path always reaches.
@@ -136,9 +263,6 @@ impl<T: Sync + 'static> Callbacks<T> {
             return Err(Error::from_errno(ret));
         }
         this.hotplug = Some(ret);
-        // SAFETY: the callback stays valid until unregistered in `drop`.
-        unsafe { raw::cpu_emergency_register_virt_callback(Some(cb.emergency)) };
-        this.emergency = Some(cb.emergency);
         let ops = raw::syscore_ops { suspend: Some(cb.suspend), resume: Some(cb.resume), shutdown: None };
         let reg = KBox::new(Syscore { node: Opaque::uninit(), ops }, GFP_KERNEL)?;
         let n = reg.node.get();
@@ -161,15 +285,15 @@ impl<T: Sync + 'static> Drop for Callbacks<T> {
             // SAFETY: registered in `register`, unregistered once.
             unsafe { raw::unregister_syscore(reg.node.get()) };
         }
-        if let Some(cb) = self.emergency.take() {
-            // SAFETY: registered in `register`; unregistered once (the core
-            // waits for running callbacks with synchronize_rcu).
-            unsafe { raw::cpu_emergency_unregister_virt_callback(Some(cb)) };
-        }
         if let Some(state) = self.hotplug.take() {
             // SAFETY: `state` was returned by a successful setup, removed
             // once; this runs `down` on every online CPU and waits.
             unsafe { raw::__cpuhp_remove_state(state, true) };
+        }
+        if let Some(cb) = self.emergency.take() {
+            // SAFETY: registered in `register`; unregistered once (the core
+            // waits for running callbacks with synchronize_rcu).
+            unsafe { raw::cpu_emergency_unregister_virt_callback(Some(cb)) };
         }
         // No callback can run any more: unpublish, then free the state.
         self.slot.0.store(core::ptr::null_mut(), Ordering::Release);
@@ -190,63 +314,43 @@ pub(crate) fn cr4_update(_irqs_off: &IrqsOff, set: u64, clear: u64) {
     unsafe { raw::cr4_update_irqsoff(set as _, clear as _) };
 }
 
-/// Interrupts off on this CPU while it lives (pushf/cli ... popf).
+/// Interrupts off on this CPU while it lives (local_irq_save ...
+/// local_irq_restore, lockdep told as the C macros do). Not `Send`: it
+/// belongs to the CPU and task that made it.
 pub(crate) struct IrqsOff {
     flags: u64,
+    _not_send: core::marker::PhantomData<*mut ()>,
 }
+
+/// RFLAGS.IF.
+#[cfg_attr(not(CONFIG_TRACE_IRQFLAGS), allow(dead_code))]
+const IF: u64 = 1 << 9;
 
 impl IrqsOff {
     /// Disables interrupts, remembering whether they were on.
     pub(crate) fn new() -> Self {
         let flags: u64;
-        // SAFETY: saves RFLAGS and clears IF; `drop` restores it.
-        unsafe { core::arch::asm!("pushfq", "pop {}", "cli", out(reg) flags, options(nomem)) };
-        Self { flags }
+        // SAFETY: saves RFLAGS and clears IF; `drop` restores it. A compiler
+        // barrier (no `nomem`): memory accesses stay inside the section.
+        unsafe { core::arch::asm!("pushfq", "pop {}", "cli", out(reg) flags) };
+        #[cfg(CONFIG_TRACE_IRQFLAGS)]
+        if flags & IF != 0 {
+            // SAFETY: interrupts were just turned off, as the tracer expects.
+            unsafe { raw::trace_hardirqs_off() };
+        }
+        Self { flags, _not_send: core::marker::PhantomData }
     }
 }
 
 impl Drop for IrqsOff {
     fn drop(&mut self) {
+        #[cfg(CONFIG_TRACE_IRQFLAGS)]
+        if self.flags & IF != 0 {
+            // SAFETY: interrupts are about to come back on, as the tracer
+            // expects to be told first.
+            unsafe { raw::trace_hardirqs_on() };
+        }
         // SAFETY: restores the RFLAGS saved in `new` (only IF differs).
-        unsafe { core::arch::asm!("push {}", "popfq", in(reg) self.flags, options(nomem)) };
-    }
-}
-
-/// The current task stays on its CPU while this lives (it may still be
-/// preempted, and other tasks may run on the CPU).
-pub(crate) struct MigrationDisabled(());
-
-impl MigrationDisabled {
-    /// Disables migration of the current task.
-    pub(crate) fn new() -> Self {
-        // SAFETY: paired with `migrate_enable` in `drop`, same task.
-        unsafe { raw::migrate_disable() };
-        Self(())
-    }
-}
-
-impl Drop for MigrationDisabled {
-    fn drop(&mut self) {
-        // SAFETY: paired with `new`.
-        unsafe { raw::migrate_enable() };
-    }
-}
-
-/// CPUs cannot go online or offline while this lives (cpus_read_lock).
-pub(crate) struct CpusHeld(());
-
-impl CpusHeld {
-    /// Takes the CPU-hotplug read lock (may sleep).
-    pub(crate) fn new() -> Self {
-        // SAFETY: paired with `cpus_read_unlock` in `drop`.
-        unsafe { raw::cpus_read_lock() };
-        Self(())
-    }
-}
-
-impl Drop for CpusHeld {
-    fn drop(&mut self) {
-        // SAFETY: paired with `new`.
-        unsafe { raw::cpus_read_unlock() };
+        unsafe { core::arch::asm!("push {}", "popfq", in(reg) self.flags) };
     }
 }

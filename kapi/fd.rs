@@ -37,8 +37,6 @@ pub(crate) trait FileObject: Send + Sync + Sized + 'static {
     const NAME: &'static CStr;
     /// Whether `mmap` is supported ([`FileObject::mmap`]).
     const MMAP: bool = false;
-    /// The file operations: `static F: FileOps = FileOps::new::<Self>();`.
-    fn fops() -> &'static FileOps;
     /// An ioctl; returns a value or a negative errno.
     fn ioctl(this: &Arc<Self>, cmd: u32, arg: usize) -> isize;
     /// Maps the file's memory into `vma`.
@@ -50,9 +48,17 @@ pub(crate) trait FileObject: Send + Sync + Sized + 'static {
 /// The VMA an `mmap` call is for, valid during that call.
 pub(crate) struct Vma(pub(super) *mut bindings::vm_area_struct);
 
+/// The operations of `T`'s files, built here so that the trampolines and
+/// the object type always match.
+struct Vtable<T>(core::marker::PhantomData<T>);
+
+impl<T: FileObject> Vtable<T> {
+    const FOPS: FileOps = FileOps::new::<T>();
+}
+
 impl FileOps {
     /// The operations of a [`FileObject`] file.
-    pub(crate) const fn new<T: FileObject>() -> Self {
+    const fn new<T: FileObject>() -> Self {
         FileOps(bindings::file_operations {
             owner: this_module(),
             unlocked_ioctl: Some(obj_ioctl::<T>),
@@ -70,9 +76,11 @@ impl FileOps {
 pub(crate) fn new_fd<T: FileObject>(obj: Arc<T>) -> Result<i32> {
     let flags = (bindings::O_RDWR | bindings::O_CLOEXEC) as i32;
     let p = obj.into_raw();
+    let fops: &'static FileOps = &Vtable::<T>::FOPS;
     // SAFETY: `NAME` and the fops are 'static; the file takes the reference
-    // in `private_data`, given back by `obj_release`.
-    let fd = unsafe { raw::anon_inode_getfd(T::NAME.as_char_ptr(), &T::fops().0, p as *mut _, flags) };
+    // in `private_data`, given back by `obj_release`, which the fops of `T`
+    // (built here) treat as an `Arc<T>`.
+    let fd = unsafe { raw::anon_inode_getfd(T::NAME.as_char_ptr(), &fops.0, p as *mut _, flags) };
     if fd < 0 {
         // SAFETY: no file was made, so the reference is still ours.
         drop(unsafe { Arc::from_raw(p) });

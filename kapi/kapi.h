@@ -19,3 +19,21 @@
 #include <linux/cpu.h>
 #include <asm/fpu/api.h>
 #include <asm/fpu/types.h>
+#include <asm/current.h>
+
+/* Constants bindgen evaluates (clang folds the initialisers). */
+const unsigned long RVMX_PCPU_CPU_NUMBER = __builtin_offsetof(struct pcpu_hot, cpu_number);
+#include <asm/cpufeature.h>
+#include <asm/processor.h>
+#include <asm/debugreg.h>
+#include <asm/msr-index.h>
+const unsigned int RVMX_FEATURE_FLUSH_L1D = X86_FEATURE_FLUSH_L1D;
+const unsigned int RVMX_FEATURE_ARCH_CAPABILITIES = X86_FEATURE_ARCH_CAPABILITIES;
+const unsigned int RVMX_BUG_L1TF = X86_BUG_L1TF;
+#include <linux/irqflags.h>
+#include <linux/rcupdate.h>
+const unsigned long RVMX_CPUINFO_CAPS = __builtin_offsetof(struct cpuinfo_x86, x86_capability);
+#include <asm/mce.h>
+#include <asm/cpu.h>
+#include <asm/desc.h>
+#include <linux/preempt.h>

@@ -55,7 +55,9 @@ impl Drop for KernelPage {
 
 // SAFETY: the page is plain memory owned by this object.
 unsafe impl Send for KernelPage {}
-// SAFETY: shared references only read the addresses.
+// SAFETY: `&KernelPage` gives only the addresses; writes to the page's
+// memory through it are the owners' business (`SharedPage` writes whole
+// plain-data values with volatile stores; the CPU owns VMCS/VMXON pages).
 unsafe impl Sync for KernelPage {}
 
 /// A page holding one `T`, shared with userland through `mmap`: userland
@@ -83,10 +85,24 @@ impl<T: Pod> SharedPage<T> {
         unsafe { self.page.as_ptr().cast::<T>().write_volatile(*v) };
     }
 
-    /// The page's current contents, whatever userland wrote.
-    pub(crate) fn read(&self) -> T {
-        // SAFETY: as in `publish`; every bit pattern is a valid `T`.
-        unsafe { self.page.as_ptr().cast::<T>().read_volatile() }
+    /// The byte at `offset` in the `T`, whatever userland wrote.
+    pub(crate) fn read_u8(&self, offset: usize) -> Option<u8> {
+        if offset >= core::mem::size_of::<T>() {
+            return None;
+        }
+        // SAFETY: in bounds of the `T` in our page (checked); any byte
+        // value is valid.
+        Some(unsafe { self.page.as_ptr().add(offset).read_volatile() })
+    }
+
+    /// The aligned 64-bit value at `offset` in the `T`.
+    pub(crate) fn read_u64(&self, offset: usize) -> Option<u64> {
+        if offset % 8 != 0 || offset + 8 > core::mem::size_of::<T>() {
+            return None;
+        }
+        // SAFETY: in bounds and 8-byte aligned (checked; the page is
+        // page-aligned); any value is valid.
+        Some(unsafe { self.page.as_ptr().add(offset).cast::<u64>().read_volatile() })
     }
 
     /// Maps the page at the start of `vma`, which must be exactly one page

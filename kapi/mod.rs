@@ -5,7 +5,7 @@
 //! one file per concern:
 //! - `fd`: `/dev/rvmx` and the VM and vCPU file descriptors;
 //! - `cpu`: CPU hotplug, cross-CPU calls, reboot and suspend hooks, CR4,
-//!   interrupts, migration;
+//!   interrupts, this CPU's number;
 //! - `mem`: kernel pages, pinned user pages, the page shared with userland;
 //! - `task`: the current task (address space, signals, scheduling, FPU);
 //! - `abi`: ABI structs as plain bytes.
@@ -16,7 +16,7 @@ mod fd;
 mod mem;
 mod task;
 
-pub(crate) use abi::{io_data, read_pod, write_pod, Pod};
+pub(crate) use abi::{read_pod, write_pod, Pod};
 pub(crate) use cpu::*;
 pub(crate) use fd::{new_fd, FileObject, FileOps, MiscDevice, MiscFile, Vma};
 pub(crate) use mem::{KernelPage, PinnedPage, SharedPage, PIN_BATCH};

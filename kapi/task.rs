@@ -28,6 +28,109 @@ fn thread_flag(bit: u32) -> bool {
     flags & (1 << bit) != 0
 }
 
+/// Marks the current task as running a guest (PF_VCPU: the scheduler's
+/// tick then counts guest time) and tells RCU this CPU passes a quiescent
+/// state, as entering userland would (KVM's guest_timing_enter_irqoff and
+/// guest_context_enter_irqoff, without context tracking). Interrupts off.
+pub(crate) fn guest_enter(_irqs_off: &IrqsOff) {
+    // SAFETY: the task's own flags, changed by the task itself with
+    // interrupts off (as the kernel's `current->flags |= PF_VCPU`).
+    unsafe { (*kernel::bindings::get_current()).flags |= raw::PF_VCPU };
+    // SAFETY: interrupts are off (the token), as RCU requires; the run
+    // loop holds no RCU read-side lock.
+    unsafe { raw::rcu_note_context_switch(false) };
+}
+
+/// Ends what [`guest_enter`] began. Interrupts off.
+pub(crate) fn guest_exit(_irqs_off: &IrqsOff) {
+    // SAFETY: as in `guest_enter`.
+    unsafe { (*kernel::bindings::get_current()).flags &= !raw::PF_VCPU };
+}
+
+/// A preempt notifier: while registered (a [`PreemptHookGuard`] lives),
+/// `sched_out` runs whenever the task that registered it leaves its CPU,
+/// with interrupts off (KVM's kvm_sched_out). Lives pinned in its owner.
+#[pin_data]
+pub(crate) struct PreemptHook {
+    #[pin]
+    notifier: Opaque<raw::preempt_notifier>,
+}
+
+// SAFETY: the notifier is only touched by the task that registered it (the
+// kernel's list) and the scheduler on that task's behalf.
+unsafe impl Send for PreemptHook {}
+// SAFETY: as above.
+unsafe impl Sync for PreemptHook {}
+
+/// The scheduler's callbacks for every [`PreemptHook`]: on the way out, put
+/// the CPU's descriptor tables back (`restore_host_descriptors`).
+static PREEMPT_OPS: raw::preempt_ops = raw::preempt_ops { sched_in: Some(sched_in), sched_out: Some(sched_out) };
+
+extern "C" fn sched_in(_n: *mut raw::preempt_notifier, _cpu: i32) {}
+
+extern "C" fn sched_out(_n: *mut raw::preempt_notifier, _next: *mut raw::task_struct) {
+    // Interrupts are off here (the scheduler's rq lock is held).
+    let irqs = super::cpu::IrqsOff::new();
+    super::cpu::restore_host_descriptors(&irqs);
+}
+
+impl PreemptHook {
+    /// An unregistered hook.
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            // SAFETY: an all-zero notifier with its ops set is what
+            // preempt_notifier_init() makes (INIT_HLIST_NODE is zeroing).
+            notifier <- Opaque::ffi_init(|n: *mut raw::preempt_notifier| unsafe {
+                n.write(core::mem::zeroed());
+                (*n).ops = &PREEMPT_OPS as *const _ as *mut _;
+            }),
+        })
+    }
+
+    /// Registers the hook for the current task until the guard drops.
+    pub(crate) fn register(&self) -> PreemptHookGuard<'_> {
+        // SAFETY: registered by the task itself, unregistered by the guard
+        // (same task: the guard is not Send) before the hook can go away
+        // (it borrows it); the notifier key is on while any VM exists
+        // (`NotifierKey`).
+        unsafe { raw::preempt_notifier_register(self.notifier.get()) };
+        PreemptHookGuard { hook: self, _not_send: core::marker::PhantomData }
+    }
+}
+
+/// The registration of a [`PreemptHook`].
+pub(crate) struct PreemptHookGuard<'a> {
+    hook: &'a PreemptHook,
+    _not_send: core::marker::PhantomData<*mut ()>,
+}
+
+impl Drop for PreemptHookGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: registered by `register`, by this task.
+        unsafe { raw::preempt_notifier_unregister(self.hook.notifier.get()) };
+    }
+}
+
+/// Preempt notifiers fire while this lives (the kernel's static key; KVM
+/// holds it while VMs exist). May sleep.
+pub(crate) struct NotifierKey(());
+
+impl NotifierKey {
+    /// Turns the key on (counted).
+    pub(crate) fn new() -> Self {
+        // SAFETY: paired with `preempt_notifier_dec` in `drop`.
+        unsafe { raw::preempt_notifier_inc() };
+        Self(())
+    }
+}
+
+impl Drop for NotifierKey {
+    fn drop(&mut self) {
+        // SAFETY: paired with `new`.
+        unsafe { raw::preempt_notifier_dec() };
+    }
+}
+
 /// Whether a signal is pending for the current task.
 pub(crate) fn signal_pending() -> bool {
     // SAFETY: `current` is valid in process context.

@@ -48,6 +48,8 @@ check_flavour() {
 		--exclude '.*.cmd' --exclude '*.mod*' --exclude .git "$RVMX_ROOT/" "$out/"
 	if build_module "$kdir" "$out" "$log"; then
 		echo "PASS flavour-$f/rvmx.ko builds with no warning (objtool$(grep -o 'objtool/objtool[^;]*' "$out/.rvmx.o.cmd" | grep -o -- ' --[a-z]*' | sort -u | tr -d '\n'))" >> "$BUILD/checks.txt"
+		# The entry/exit stub's speculation defences, as built for this kernel.
+		python3 "$RVMX_ROOT/tools/check-stub.py" "$out/rvmx.ko" | sed "s|^\(PASS\|FAIL\) |\1 flavour-$f/|" >> "$BUILD/checks.txt"
 	else
 		echo "FAIL flavour-$f: see $log" >> "$BUILD/checks.txt"
 	fi
@@ -94,7 +96,7 @@ make_iso() {
 		echo "slink /bin/sh busybox 0777 0 0"
 		echo "file /init $dir/init 0755 0 0"
 		echo "file /etc/rvmx-run $dir/run 0644 0 0"
-		echo "file /modules/rvmx.ko $RVMX_ROOT/rvmx.ko 0644 0 0"
+		echo "file /modules/rvmx.ko ${MODULE_KO:-$RVMX_ROOT/rvmx.ko} 0644 0 0"
 		echo "file /modules/irqbypass.ko $KDIR/virt/lib/irqbypass.ko 0644 0 0"
 		echo "file /modules/kvm.ko $KDIR/arch/x86/kvm/kvm.ko 0644 0 0"
 		echo "file /modules/kvm-intel.ko $KDIR/arch/x86/kvm/kvm-intel.ko 0644 0 0"
@@ -112,7 +114,7 @@ make_iso() {
 	DEFAULT rvmx
 	LABEL rvmx
 	  KERNEL /bzImage
-	  APPEND initrd=/initrd.img console=ttyS0,115200 earlyprintk=serial,ttyS0,115200 mitigations=off panic=0 ${KERNEL_ARGS:-}
+	  APPEND initrd=/initrd.img console=ttyS0,115200 earlyprintk=serial,ttyS0,115200 ${MITIGATIONS-mitigations=off} panic=0 ${KERNEL_ARGS:-}
 	CFG
 	genisoimage -quiet -o "$dir/boot.iso" -b isolinux/isolinux.bin -c isolinux/boot.cat \
 		-no-emul-boot -boot-load-size 4 -boot-info-table -J -R "$dir/iso" 2>/dev/null
@@ -137,8 +139,9 @@ bochsrc() {
 	log: $dir/bochs.log
 	panic: action=fatal
 	display_library: rfb, options="timeout=0"
+	${BOCHS_EXTRA:-}
 	RC
-	echo c > "$dir/bochs.rc"
+	printf '%b\n' "${BOCHS_RC:-c}" > "$dir/bochs.rc"
 }
 
 # The prefix that runs a command in an empty network namespace (Bochs's rfb
@@ -194,8 +197,9 @@ test_sessions() {
 		return
 	fi
 	cat <<-'S'
-	vmx-1cpu 1 corei7_skylake_x module_test | vmxon_test -T cpu_hotplug | guest_test | stress_test | fuzz_test | rust_client_test --test-threads=1
-	vmx-2cpu 2 corei7_skylake_x vmxon_test | stress_test -t two_vms_four_vcpus_migrating -t signal_interrupts_spinning_guest_if0 -t kill9_during_run -t create_destroy_1000 | guest_test -t memory_region_checks -t memory_pattern_and_mmio_exit
+	vmx-1cpu 1 corei7_skylake_x module_test | vmxon_test -T cpu_hotplug | guest_test | stress_test | runloop_test -T cpu_offline_online_and_affinity_while_guest_spins | hoststate_test -t host_breakpoint_counts_right_after_run | fuzz_test | rust_client_test --test-threads=1
+	vmx-2cpu 2 corei7_skylake_x vmxon_test | stress_test -t two_vms_four_vcpus_migrating -t signal_interrupts_spinning_guest_if0 -t kill9_during_run -t create_destroy_1000 | guest_test -t memory_region_checks -t memory_pattern_and_mmio_exit | runloop_test
+	pku 1 tigerlake hoststate_test
 	novmx 1 p4_prescott_celeron_336 module_test -t load_matches_cpu
 	no-unrestricted-guest 1 corei5_lynnfield_750 module_test -t load_matches_cpu
 	S
@@ -232,19 +236,41 @@ run_tests() {
 	python3 "$RVMX_ROOT/tools/report.py" --cargo "$BUILD/cargo-test.log" --checks "$BUILD/checks.txt" "${logs[@]}"
 }
 
-# rvmx against kvm_intel from the same kernel tree, one emulated CPU (the
-# TSC then counts emulated instructions: path lengths, repeatable).
+# rvmx against kvm_intel from the same kernel tree: the distribution-like
+# flavour (no debug checks, static keys; tools/kernel-distro.config), one
+# emulated CPU (the TSC then counts emulated instructions: path lengths,
+# repeatable), booted twice: with mitigations=off (the software path) and
+# with the default mitigations (each hypervisor applies its defences). A
+# third boot traces one OUT round trip of each (Bochs magic breakpoints)
+# and counts the VMX instructions and WRMSRs in it.
 bench() {
 	build_all
-	local list=$BUILD/bench.run log=$BUILD/boot/bench/serial.log
-	echo "bench rvmx_bench" > "$list"
-	boot bench 1 corei7_skylake_x "$list"
-	grep -q '^RVMX-END bench rc=0' "$log" || die "the benchmark failed (see $log)"
-	printf '%-40s %12s %12s %8s\n' "TSC cycles (lower is better)" rvmx kvm_intel ratio
-	sed -n 's/^bench \([^ ]*\) rvmx=\([0-9-]*\) kvm=\([0-9-]*\).*/\1 \2 \3/p' "$log" |
-		while read -r what r k; do
-			printf '%-40s %12s %12s %8s\n' "$what" "$r" "$k" "$(awk -v r="$r" -v k="$k" 'BEGIN { if (k > 0) printf "%.2f", r / k }')"
-		done
+	local kd out=$BUILD/flavour-distro log mit
+	kd=$("$RVMX_ROOT/tools/kernel.sh" distro) || die "the distro kernel did not build"
+	rm -rf "$out"; mkdir -p "$out"
+	rsync -a --exclude /build --exclude /target --exclude /gen --exclude '*.o' --exclude '*.ko' \
+		--exclude '.*.cmd' --exclude '*.mod*' --exclude .git "$RVMX_ROOT/" "$out/"
+	build_module "$kd" "$out" "$BUILD/module-build-bench.log" || die "rvmx.ko does not build for the distro flavour"
+	echo "bench rvmx_bench" > "$BUILD/bench.run"
+	for mit in off default; do
+		KDIR=$kd MODULE_KO=$out/rvmx.ko MITIGATIONS=$([ $mit = off ] && echo mitigations=off) \
+			boot "bench-$mit" 1 corei7_skylake_x "$BUILD/bench.run"
+		log=$BUILD/boot/bench-$mit/serial.log
+		grep -q '^RVMX-END bench rc=0' "$log" || die "the benchmark failed (see $log)"
+		echo
+		echo "mitigations=$mit ($(grep -o 'L1TF: flushing[^\r]*' "$log" | head -1 || true))"
+		printf '%-44s %12s %12s %8s\n' "TSC cycles (lower is better)" rvmx kvm_intel ratio
+		sed -n 's/^bench \([^ ]*\) rvmx=\([0-9-]*\) kvm=\([0-9-]*\).*/\1 \2 \3/p' "$log" |
+			while read -r what r k; do
+				printf '%-44s %12s %12s %8s\n' "$what" "$r" "$k" "$(awk -v r="$r" -v k="$k" 'BEGIN { if (k > 0) printf "%.2f", r / k }')"
+			done
+	done
+	echo "bench rvmx_bench --trace" > "$BUILD/bench-trace.run"
+	KDIR=$kd MODULE_KO=$out/rvmx.ko MITIGATIONS=mitigations=off BOCHS_EXTRA="magic_break: enabled=1" \
+		BOCHS_RC='c\ntrace on\nc\ntrace off\nc\ntrace on\nc\ntrace off\nc' \
+		boot bench-trace 1 corei7_skylake_x "$BUILD/bench-trace.run"
+	echo
+	python3 "$RVMX_ROOT/tools/trace-count.py" "$BUILD/boot/bench-trace/bochs.out"
 }
 
 shell() {

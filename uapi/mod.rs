@@ -3,7 +3,11 @@
 //! (the ABI is written once, in C), and the one place where the pure exit
 //! records become the ABI's `struct rvmx_run`.
 
-#![allow(
+use crate::vmx::exit::UserExit;
+use crate::vmx::exit_info::EptQual;
+
+/// The bindgen output (generated: not every item is used).
+#[allow(
     dead_code,
     missing_docs,
     non_camel_case_types,
@@ -12,11 +16,11 @@
     clippy::all,
     clippy::undocumented_unsafe_blocks
 )]
-
-use crate::vmx::exit::UserExit;
-use crate::vmx::exit_info::EptQual;
-use kernel::ffi;
-include!("../gen/uapi.rs");
+mod gen {
+    use kernel::ffi;
+    include!("../gen/uapi.rs");
+}
+pub(crate) use gen::*;
 
 impl From<&UserExit> for rvmx_run {
     fn from(e: &UserExit) -> rvmx_run {

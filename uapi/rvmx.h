@@ -137,6 +137,9 @@ struct rvmx_sregs {
 #define RVMX_SET_SREGS		_IOW(RVMX_IOC, 0x24, struct rvmx_sregs)
 
 /*
+ * While one ioctl runs on a vCPU (RVMX_RUN: for as long as the guest runs),
+ * every other ioctl on that vCPU fails with EBUSY at once.
+ *
  * The exit record: mmap the vCPU fd (one page, offset 0) to get a
  * struct rvmx_run shared with rvmx. After RVMX_RUN returns 0, exit_reason
  * says why the guest stopped and the matching member of the union says
@@ -205,7 +208,11 @@ struct rvmx_exit_vmx {
 
 struct rvmx_run {
 	__u32 exit_reason;		/* enum rvmx_exit_reason */
-	__u32 reserved;
+	/* Set by userland: RVMX_RUN completes a pending IN, then returns
+	 * -EINTR without entering the guest (closes the race between a
+	 * signal and RVMX_RUN, like KVM's immediate_exit). */
+	__u8 immediate_exit;
+	__u8 padding1[3];
 	union {
 		struct rvmx_exit_io io;
 		struct rvmx_exit_mmio mmio;

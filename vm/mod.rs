@@ -7,7 +7,7 @@ pub(crate) mod memory;
 pub(crate) mod vcpu;
 
 use crate::dev::ioctl::{self, Arg, Entry};
-use crate::kapi::{self, FileObject, FileOps};
+use crate::kapi::{self, FileObject};
 use crate::uapi;
 use kernel::c_str;
 use kernel::prelude::*;
@@ -30,6 +30,8 @@ pub(crate) struct Vm {
     /// Which vCPU ids exist.
     #[pin]
     vcpus: Mutex<u64>,
+    /// The preempt notifiers of its vCPUs fire while the VM exists.
+    _notifiers: kapi::NotifierKey,
 }
 
 impl Vm {
@@ -44,6 +46,7 @@ impl Vm {
                 eptp,
                 memory <- kernel::new_mutex!(mem),
                 vcpus <- kernel::new_mutex!(0),
+                _notifiers: kapi::NotifierKey::new(),
             }),
             GFP_KERNEL,
         )?;
@@ -69,10 +72,6 @@ impl Vm {
 impl FileObject for Vm {
     const NAME: &'static CStr = c_str!("rvmx-vm");
 
-    fn fops() -> &'static FileOps {
-        static FOPS: FileOps = FileOps::new::<Vm>();
-        &FOPS
-    }
 
     fn ioctl(this: &Arc<Self>, cmd: u32, arg: usize) -> isize {
         ioctl::dispatch(VM_IOCTLS, this, cmd, arg)

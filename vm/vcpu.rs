@@ -4,7 +4,7 @@
 
 use super::VcpuId;
 use crate::dev::ioctl::{self, Arg, Entry};
-use crate::kapi::{self, FileObject, FileOps, GuestFpu, SharedPage, Vma};
+use crate::kapi::{self, FileObject, GuestFpu, PreemptHook, SharedPage, Vma};
 use crate::uapi;
 use crate::vmcs::field::{Seg, VmcsAccess, *};
 use crate::vmcs::{setup, Loaded, Vmcs};
@@ -13,7 +13,7 @@ use crate::vmx::exit::cr::{set_ia32e, CR0_HOST_OWNED, CR4_HOST_OWNED};
 use crate::vmx::exit::CpuState;
 use crate::vmx::regs::GuestRegs;
 use crate::x86::{ar, efer};
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kernel::c_str;
 use kernel::prelude::*;
 use kernel::str::CStr;
@@ -27,6 +27,13 @@ pub(crate) struct Vcpu {
     pub(crate) vmcs: Vmcs,
     /// The exit record, mapped into userland.
     pub(crate) run_page: SharedPage<uapi::rvmx_run>,
+    /// An ioctl is in progress (RUN for as long as the guest runs): the
+    /// others get -EBUSY at once instead of waiting.
+    busy: AtomicBool,
+    /// Puts the host's descriptor tables back when the vCPU task leaves a
+    /// CPU during RUN.
+    #[pin]
+    pub(crate) preempt: PreemptHook,
     #[pin]
     pub(crate) state: Mutex<State>,
 }
@@ -36,10 +43,37 @@ pub(crate) struct Vcpu {
 pub(crate) struct State {
     /// Registers and the rest that the exit handlers use.
     pub(crate) cpu: CpuState,
-    /// The HOST_RSP value the VMCS holds (the stub rewrites it only when
-    /// its frame moved); 0 before the first entry.
-    pub(crate) host_rsp: u64,
+    /// Host state as the VMCS holds it, to rewrite only what changed.
+    pub(crate) host: HostState,
+    /// A VMREAD or VMWRITE failed during a run: the VMCS may be
+    /// inconsistent, so the vCPU is never entered again (RUN: -EIO).
+    pub(crate) broken: bool,
+    /// Flush L1D before the next entry (L1TF, "cond" mode): the host ran
+    /// code since the last one that may have left secrets in it.
+    pub(crate) l1d_flush: bool,
     pub(crate) fpu: GuestFpu,
+}
+
+/// Host-state fields as last written to the vCPU's VMCS (they stay in the
+/// VMCS across VMCLEAR and VMPTRLD).
+pub(crate) struct HostState {
+    /// HOST_CR3 and HOST_CR4.
+    pub(crate) cr3: u64,
+    pub(crate) cr4: u64,
+    /// HOST_FS_BASE: the RUN caller's (each thread has its own).
+    pub(crate) fs_base: u64,
+    /// The CPU whose per-CPU host state (GDT, TSS, GS base, SYSENTER_ESP)
+    /// the VMCS holds, where the guest ran last; -1 before the first entry.
+    pub(crate) cpu: i32,
+}
+
+/// Claim on a vCPU for one ioctl; released on drop.
+pub(crate) struct Busy<'a>(&'a AtomicBool);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 impl Vcpu {
@@ -49,13 +83,31 @@ impl Vcpu {
         let vpid = Vpid::alloc().ok_or(ENOSPC)?;
         let vmcs = Vmcs::new(Basic(caps.basic).revision())?;
         vmcs.with_loaded(|v| setup::init(v, &caps, id.vm.eptp(), vpid.0))??;
-        let state = State { cpu: CpuState::default(), host_rsp: 0, fpu: GuestFpu::new()? };
+        let host = HostState { cr3: 0, cr4: 0, fs_base: 0, cpu: -1 };
+        let state = State { cpu: CpuState::default(), host, broken: false, l1d_flush: true, fpu: GuestFpu::new()? };
         let run_page = SharedPage::new()?;
         let vcpu = Arc::pin_init(
-            pin_init!(Vcpu { id, vpid, vmcs, run_page, state <- kernel::new_mutex!(state) }),
+            pin_init!(Vcpu {
+                id,
+                vpid,
+                vmcs,
+                run_page,
+                busy: AtomicBool::new(false),
+                preempt <- PreemptHook::new(),
+                state <- kernel::new_mutex!(state),
+            }),
             GFP_KERNEL,
         )?;
         kapi::new_fd(vcpu)
+    }
+
+    /// Claims the vCPU for one ioctl: -EBUSY if another is in progress (a
+    /// RUN, for as long as the guest runs).
+    fn claim(&self) -> Result<Busy<'_>> {
+        if self.busy.swap(true, Ordering::Acquire) {
+            return Err(EBUSY);
+        }
+        Ok(Busy(&self.busy))
     }
 }
 
@@ -63,13 +115,12 @@ impl FileObject for Vcpu {
     const NAME: &'static CStr = c_str!("rvmx-vcpu");
     const MMAP: bool = true;
 
-    fn fops() -> &'static FileOps {
-        static FOPS: FileOps = FileOps::new::<Vcpu>();
-        &FOPS
-    }
 
     fn ioctl(this: &Arc<Self>, cmd: u32, arg: usize) -> isize {
-        ioctl::dispatch(VCPU_IOCTLS, this, cmd, arg)
+        match this.claim() {
+            Ok(_busy) => ioctl::dispatch(VCPU_IOCTLS, this, cmd, arg),
+            Err(e) => e.to_errno() as isize,
+        }
     }
 
     fn mmap(this: &Self, vma: &Vma) -> Result {
@@ -82,6 +133,22 @@ static VPIDS: [AtomicU64; 1024] = [const { AtomicU64::new(0) }; 1024];
 
 /// A VPID owned by one vCPU.
 pub(crate) struct Vpid(pub(crate) u16);
+
+impl Vpid {
+    /// Drops this CPU's cached linear and combined translations tagged
+    /// with this VPID (SDM Vol. 3C 29.4.3.3): single-context where the CPU
+    /// has it, else all contexts.
+    pub(crate) fn flush_here(&self, caps: &crate::vmx::caps::RawCaps) {
+        let r = if caps.ept_vpid() & ept_vpid::INVVPID_SINGLE != 0 {
+            crate::vmx::insn::invvpid_single(self.0)
+        } else {
+            crate::vmx::insn::invvpid_all()
+        };
+        if r.is_err() {
+            pr_err!("INVVPID failed\n");
+        }
+    }
+}
 
 impl Vpid {
     fn alloc() -> Option<Self> {
@@ -263,5 +330,8 @@ fn set_sregs(vcpu: &Arc<Vcpu>, arg: &mut Arg) -> Result<isize> {
     })?;
     st.cpu.cr2 = s.cr2;
     st.cpu.cr8 = s.cr8;
+    // New paging state: the CPU did not see a MOV to CR3/CR0/CR4, so
+    // translations cached for this VPID must go before the next entry.
+    st.cpu.flush_tlb = true;
     Ok(0)
 }

@@ -27,9 +27,9 @@ pub fn reset_guest<V: VmcsAccess>(v: &V) {
     for (f, val) in [(GUEST_GDTR_LIMIT, 0xffff), (GUEST_IDTR_LIMIT, 0xffff)] {
         v.write(f, val);
     }
-    // The guest reads CR0 and CR4 from the shadows; the host-owned bits
-    // are forced underneath.
-    let natural = [
+    // 64-bit and natural-width fields. The guest reads CR0 and CR4 from the
+    // shadows; the host-owned bits are forced underneath.
+    let wide = [
         (GUEST_GDTR_BASE, 0),
         (GUEST_IDTR_BASE, 0),
         (CR0_READ_SHADOW, RESET_CR0),
@@ -50,7 +50,7 @@ pub fn reset_guest<V: VmcsAccess>(v: &V) {
         // No shadow VMCS: the link pointer must be all ones (SDM Vol. 3C 27.3.1.5).
         (VMCS_LINK_POINTER, u64::MAX),
     ];
-    for (f, val) in natural {
+    for (f, val) in wide {
         v.write(f, val);
     }
     for (f, val) in [(GUEST_SYSENTER_CS, 0), (GUEST_INTERRUPTIBILITY, 0), (GUEST_ACTIVITY_STATE, 0)] {

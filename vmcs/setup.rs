@@ -8,6 +8,7 @@ use super::Loaded;
 use crate::vmx::caps::{entry, exit, pin, proc, proc2, RawCaps};
 use crate::vmx::exit::cr::{CR0_HOST_OWNED, CR4_HOST_OWNED};
 use crate::vmx::insn::{self, HostMsr};
+use crate::x86::vector;
 use kernel::prelude::*;
 
 /// VMX-preemption timer: the guest runs at most about 2^20 TSC cycles
@@ -37,12 +38,21 @@ pub(crate) fn init(v: &Loaded<'_>, caps: &RawCaps, eptp: u64, vpid: u16) -> Resu
     )?;
     // With EPT, CR3 accesses and INVLPG need no exit; `adjust` sets them
     // only on CPUs without the TRUE_ MSRs, which force them (SDM Vol. 3D A.2).
-    let proc2v = need("secondary", caps.proc2().adjust(proc2::EPT | proc2::VPID | proc2::UNRESTRICTED_GUEST, 0))?;
+    // WBINVD exits where it can (KVM too): a guest must not write back and
+    // invalidate every cache of the host CPU at will.
+    let proc2v = need("secondary", caps.proc2().adjust(proc2::EPT | proc2::VPID | proc2::UNRESTRICTED_GUEST, proc2::WBINVD))?;
     let exitv = need(
         "VM-exit",
-        caps.exit().adjust(exit::HOST_64 | exit::SAVE_EFER | exit::LOAD_EFER | exit::SAVE_PAT | exit::LOAD_PAT, 0),
+        caps.exit().adjust(
+            exit::HOST_64 | exit::SAVE_EFER | exit::LOAD_EFER | exit::SAVE_PAT | exit::LOAD_PAT | exit::SAVE_DEBUG,
+            0,
+        ),
     )?;
-    let entryv = need("VM-entry", caps.entry().adjust(entry::LOAD_EFER | entry::LOAD_PAT, 0))? & !entry::IA32E_GUEST;
+    // The guest's DR7 and IA32_DEBUGCTL are loaded at entry and saved at
+    // exit (the exit leaves DR7 = 0x400 and DEBUGCTL = 0 for the host to
+    // restore: vmx/run.rs).
+    let entryv = need("VM-entry", caps.entry().adjust(entry::LOAD_EFER | entry::LOAD_PAT | entry::LOAD_DEBUG, 0))?
+        & !entry::IA32E_GUEST;
 
     let controls = [
         (PIN_BASED_CONTROLS, pinv),
@@ -50,7 +60,9 @@ pub(crate) fn init(v: &Loaded<'_>, caps: &RawCaps, eptp: u64, vpid: u16) -> Resu
         (PROC_BASED_CONTROLS2, proc2v),
         (EXIT_CONTROLS, exitv),
         (ENTRY_CONTROLS, entryv),
-        (EXCEPTION_BITMAP, 0),
+        // #MC and #AC always exit (KVM too): a machine check belongs to the
+        // host, and a split-lock #AC to the host's policy.
+        (EXCEPTION_BITMAP, (1 << vector::MC) | (1 << vector::AC)),
         (CR3_TARGET_COUNT, 0),
         (EXIT_MSR_STORE_COUNT, 0),
         (EXIT_MSR_LOAD_COUNT, 0),
@@ -73,18 +85,20 @@ pub(crate) fn init(v: &Loaded<'_>, caps: &RawCaps, eptp: u64, vpid: u16) -> Resu
     // selectors with RPL 0 and TI 0; DS/ES/FS/GS null (bases come from
     // the base fields; DS/ES are reloaded after the exit).
     let sel = insn::selectors();
-    v.write(HOST_CS_SELECTOR, sel.cs & !7);
-    v.write(HOST_SS_SELECTOR, sel.ss & !7);
+    v.write(HOST_CS_SELECTOR, sel.cs() & !7);
+    v.write(HOST_SS_SELECTOR, sel.ss() & !7);
     for f in [HOST_DS_SELECTOR, HOST_ES_SELECTOR, HOST_FS_SELECTOR, HOST_GS_SELECTOR] {
         v.write(f, 0);
     }
-    v.write(HOST_TR_SELECTOR, sel.tr & !7);
+    v.write(HOST_TR_SELECTOR, sel.tr() & !7);
     v.write(HOST_CR0, insn::read_cr0());
     v.write(HOST_IA32_PAT, insn::rdmsr(HostMsr::Pat));
     v.write(HOST_IA32_EFER, insn::rdmsr(HostMsr::Efer));
     v.write(HOST_SYSENTER_CS, insn::rdmsr(HostMsr::SysenterCs) as u32);
     v.write(HOST_SYSENTER_EIP, insn::rdmsr(HostMsr::SysenterEip));
     v.write(HOST_RIP, insn::vmexit_address());
+    // One IDT for every CPU (Linux maps it at the same address everywhere).
+    v.write(HOST_IDTR_BASE, insn::idt_base());
 
     reset_guest(v);
     if v.failed() {
@@ -93,15 +107,12 @@ pub(crate) fn init(v: &Loaded<'_>, caps: &RawCaps, eptp: u64, vpid: u16) -> Resu
     Ok(())
 }
 
-/// Host state that belongs to this CPU or this task: written whenever the
-/// VMCS is loaded for a run (the task stays on this CPU meanwhile).
+/// Host state that belongs to this CPU (Linux has a GDT, TSS, per-CPU
+/// area and entry stack per CPU): written when the guest is to run on a CPU
+/// other than the one it ran on last (SDM Vol. 3C 25.5.2, 28.5.2).
 pub(crate) fn host_per_cpu(v: &Loaded<'_>) {
     v.write(HOST_GDTR_BASE, insn::gdt_base());
-    v.write(HOST_IDTR_BASE, insn::idt_base());
     v.write(HOST_TR_BASE, insn::tss_base());
-    v.write(HOST_FS_BASE, insn::rdmsr(HostMsr::FsBase));
     v.write(HOST_GS_BASE, insn::rdmsr(HostMsr::GsBase));
     v.write(HOST_SYSENTER_ESP, insn::rdmsr(HostMsr::SysenterEsp));
-    v.write(HOST_CR3, insn::read_cr3());
-    v.write(HOST_CR4, insn::read_cr4());
 }

@@ -79,6 +79,8 @@ pub mod proc2 {
     pub const EPT: u32 = 1 << 1;
     /// Enable VPID.
     pub const VPID: u32 = 1 << 5;
+    /// WBINVD exiting.
+    pub const WBINVD: u32 = 1 << 6;
     /// Unrestricted guest.
     pub const UNRESTRICTED_GUEST: u32 = 1 << 7;
     /// Enable PML.
@@ -87,6 +89,8 @@ pub mod proc2 {
 
 /// Primary VM-exit controls (SDM Vol. 3C 25.7.1).
 pub mod exit {
+    /// Save debug controls (DR7, IA32_DEBUGCTL).
+    pub const SAVE_DEBUG: u32 = 1 << 2;
     /// Host address-space size (64-bit host).
     pub const HOST_64: u32 = 1 << 9;
     /// Save IA32_PAT.
@@ -101,6 +105,8 @@ pub mod exit {
 
 /// VM-entry controls (SDM Vol. 3C 25.8.1).
 pub mod entry {
+    /// Load debug controls (DR7, IA32_DEBUGCTL).
+    pub const LOAD_DEBUG: u32 = 1 << 2;
     /// IA-32e mode guest.
     pub const IA32E_GUEST: u32 = 1 << 9;
     /// Load IA32_PAT.
@@ -295,10 +301,10 @@ impl RawCaps {
     /// Whether the CPU has everything rvmx needs, and if not the name of
     /// each missing feature (`None` entries past the end).
     pub fn missing(&self) -> Missing {
-        let mut m = Missing { names: [None; 16], count: 0 };
+        let mut m = Missing { names: [None; 17], count: 0 };
         let b = Basic(self.basic);
         let ev = self.ept_vpid();
-        let checks: [(&'static str, bool); 16] = [
+        let checks: [(&'static str, bool); 17] = [
             ("VMCS in write-back memory", b.memtype() == 6),
             ("VMX structures anywhere in physical memory", !b.addr_32bit()),
             ("VMCS size <= 4096", b.region_size() != 0 && b.region_size() <= 4096),
@@ -311,6 +317,7 @@ impl RawCaps {
             ("VPID", self.proc2().allows(proc2::VPID)),
             ("unrestricted guest", self.proc2().allows(proc2::UNRESTRICTED_GUEST)),
             ("64-bit host", self.exit().allows(exit::HOST_64)),
+            ("load/save debug controls", self.exit().allows(exit::SAVE_DEBUG) && self.entry().allows(entry::LOAD_DEBUG)),
             ("load/save IA32_EFER and IA32_PAT", self.exit().allows(exit::LOAD_EFER | exit::SAVE_EFER | exit::LOAD_PAT)
                 && self.entry().allows(entry::LOAD_EFER | entry::LOAD_PAT)),
             ("4-level write-back EPT", ev & ept_vpid::WALK_4 != 0 && ev & ept_vpid::MEMTYPE_WB != 0),
@@ -332,7 +339,7 @@ impl RawCaps {
 /// The features a CPU lacks, in the order [`RawCaps::missing`] checks them.
 #[derive(Clone, Copy, Debug)]
 pub struct Missing {
-    names: [Option<&'static str>; 16],
+    names: [Option<&'static str>; 17],
     count: usize,
 }
 

@@ -9,11 +9,14 @@
 
 use super::caps::{cr_ok, ept_vpid, Basic, RawCaps};
 use super::insn::{self, VmxFail};
-use crate::kapi::{self, CallbackState, Callbacks, CpuCallbacks, IrqsOff, KernelPage};
+use super::mitigation::{l1d_flush, L1dFlush};
+use crate::kapi::{self, CallbackState, Callbacks, CpuCallbacks, Feature, IrqsOff, KernelPage};
+use crate::vmcs::Region;
 use crate::x86::cr4::VMXE as CR4_VMXE;
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::c_str;
 use kernel::prelude::*;
+use kernel::sync::{Arc, SpinLock};
 
 /// One CPU's VMXON region and whether rvmx has VMX on there.
 struct Slot {
@@ -25,9 +28,40 @@ struct Slot {
 
 /// What the callbacks need: the kernel calls them without a context
 /// argument, so they find it in [`SHARED`] while [`VmxCpus`] lives.
+#[pin_data]
 struct Shared {
     caps: RawCaps,
     slots: KVec<Slot>,
+    /// Every VMCS, so that a CPU going down can VMCLEAR those active on it
+    /// (free places are `None`).
+    #[pin]
+    vmcss: SpinLock<KVec<Option<Arc<Region>>>>,
+    /// The L1D flush before VM entry (L1TF).
+    l1d: L1d,
+}
+
+/// How to flush L1D before VM entry: when (`mode`), and how: IA32_FLUSH_CMD
+/// (`hw`) or by reading `buf` (64 KiB, as KVM's software flush).
+struct L1d {
+    mode: L1dFlush,
+    hw: bool,
+    buf: KVec<u8>,
+}
+
+impl L1d {
+    fn new() -> Result<Self> {
+        let arch = insn::arch_capabilities(kapi::cpu_has(Feature::ArchCapabilities));
+        let mode = l1d_flush(kapi::cpu_has(Feature::BugL1tf), arch, kapi::l1tf_mitigation());
+        let hw = kapi::cpu_has(Feature::FlushL1d);
+        let mut buf = KVec::new();
+        if mode != L1dFlush::Never && !hw {
+            // Each page a different pattern (as KVM: no page sharing).
+            for page in 0..16u8 {
+                buf.extend_with(4096, page + 1, GFP_KERNEL)?;
+            }
+        }
+        Ok(Self { mode, hw, buf })
+    }
 }
 
 static SHARED: CallbackState<Shared> = CallbackState::new();
@@ -49,7 +83,14 @@ impl VmxCpus {
             region.set_first_u32(Basic(caps.basic).revision());
             slots.push(Slot { region, on: AtomicBool::new(false), suspended: AtomicBool::new(false) }, GFP_KERNEL)?;
         }
-        let shared = KBox::new(Shared { caps, slots }, GFP_KERNEL)?;
+        let l1d = L1d::new()?;
+        if l1d.mode != L1dFlush::Never {
+            pr_info!("L1TF: flushing L1D before VM entry ({:?}, {})\n", l1d.mode, if l1d.hw { "IA32_FLUSH_CMD" } else { "software" });
+        }
+        let shared = KBox::pin_init(
+            pin_init!(Shared { caps, slots, vmcss <- kernel::new_spinlock!(KVec::new()), l1d }),
+            GFP_KERNEL,
+        )?;
         let cb = CpuCallbacks {
             name: c_str!("rvmx:online"),
             up: cpu_up,
@@ -89,9 +130,46 @@ fn shared() -> Option<&'static Shared> {
     SHARED.get()
 }
 
+/// When the run loop flushes L1D before entry.
+pub(crate) fn l1d_mode() -> L1dFlush {
+    shared().map_or(L1dFlush::Never, |s| s.l1d.mode)
+}
+
+/// Flushes L1D (L1TF), as the mitigation chosen at load says how.
+pub(crate) fn flush_l1d() {
+    if let Some(s) = shared() {
+        insn::flush_l1d(s.l1d.hw, &s.l1d.buf);
+    }
+}
+
+/// Adds a new VMCS to those a CPU going down clears.
+pub(crate) fn track_vmcs(r: Arc<Region>) -> Result {
+    let s = shared().ok_or(ENODEV)?;
+    let mut list = s.vmcss.lock();
+    match list.iter_mut().find(|x| x.is_none()) {
+        Some(free) => *free = Some(r),
+        None => list.push(Some(r), GFP_ATOMIC)?,
+    }
+    Ok(())
+}
+
+/// Forgets a VMCS that is clear and about to be freed.
+pub(crate) fn untrack_vmcs(r: &Arc<Region>) {
+    if let Some(s) = shared() {
+        let mut list = s.vmcss.lock();
+        if let Some(x) = list.iter_mut().find(|x| x.as_ref().is_some_and(|x| Arc::ptr_eq(x, r))) {
+            *x = None;
+        }
+    }
+}
+
 /// Hotplug "up": runs on `cpu`. 0 or a negative errno (which makes the
 /// load, or the CPU's onlining, fail).
 extern "C" fn cpu_up(cpu: u32) -> i32 {
+    // AP hotplug callbacks run on the CPU itself.
+    if cpu != kapi::this_cpu() {
+        return EINVAL.to_errno();
+    }
     match vmx_on(cpu) {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
@@ -100,6 +178,9 @@ extern "C" fn cpu_up(cpu: u32) -> i32 {
 
 /// Hotplug "down": runs on `cpu`.
 extern "C" fn cpu_down(cpu: u32) -> i32 {
+    if cpu != kapi::this_cpu() {
+        return EINVAL.to_errno();
+    }
     vmx_off(cpu);
     0
 }
@@ -156,7 +237,14 @@ fn vmx_off(cpu: u32) {
     if !slot.on.load(Ordering::Acquire) {
         return;
     }
+    // VMCLEAR every VMCS active here, so its state is in memory for the
+    // CPU that loads it next; with interrupts off from here to VMXOFF, no
+    // vCPU task can load one here meanwhile (SDM Vol. 3C 25.11.1).
+    let list = shared().map(|s| s.vmcss.lock());
     let irqs = IrqsOff::new();
+    for r in list.iter().flat_map(|l| l.iter()).flatten() {
+        r.clear_if_here();
+    }
     if let Err(f) = insn::vmxoff() {
         pr_err!("CPU {}: VMXOFF failed ({:?})\n", cpu, f);
     }
@@ -179,13 +267,11 @@ extern "C" fn emergency_off() {
 /// Suspend: other CPUs are offline already (their hotplug "down" ran); this
 /// is the last one, IRQs off.
 extern "C" fn suspend(_: *mut core::ffi::c_void) -> i32 {
-    if let Some(s) = shared() {
-        // The one slot still on is this CPU's.
-        for (cpu, slot) in s.slots.iter().enumerate() {
-            if slot.on.load(Ordering::Acquire) {
-                vmx_off(cpu as u32);
-                slot.suspended.store(true, Ordering::Release);
-            }
+    let cpu = kapi::this_cpu();
+    if let Some(slot) = shared().and_then(|s| s.slots.get(cpu as usize)) {
+        if slot.on.load(Ordering::Acquire) {
+            vmx_off(cpu);
+            slot.suspended.store(true, Ordering::Release);
         }
     }
     0
@@ -193,12 +279,10 @@ extern "C" fn suspend(_: *mut core::ffi::c_void) -> i32 {
 
 /// Resume: turn VMX on again in the CPU that suspended.
 extern "C" fn resume(_: *mut core::ffi::c_void) {
-    if let Some(s) = shared() {
-        for (cpu, slot) in s.slots.iter().enumerate() {
-            // The slot rvmx marked "off" in `suspend` is this CPU's.
-            if slot.suspended.swap(false, Ordering::AcqRel) {
-                let _ = vmx_on(cpu as u32);
-            }
+    let cpu = kapi::this_cpu();
+    if let Some(slot) = shared().and_then(|s| s.slots.get(cpu as usize)) {
+        if slot.suspended.swap(false, Ordering::AcqRel) {
+            let _ = vmx_on(cpu);
         }
     }
 }

@@ -24,6 +24,10 @@ pub mod reason {
     pub const IO: u16 = 30;
     /// VM-entry failure due to invalid guest state.
     pub const INVALID_GUEST_STATE: u16 = 33;
+    /// VM-entry failure due to a machine-check event.
+    pub const MACHINE_CHECK_ENTRY: u16 = 41;
+    /// WBINVD or WBNOINVD.
+    pub const WBINVD: u16 = 54;
     /// EPT violation.
     pub const EPT_VIOLATION: u16 = 48;
     /// INVEPT.
@@ -215,6 +219,10 @@ impl IntrInfo {
     /// Bit 11: an error code is delivered.
     pub const fn has_error_code(self) -> bool {
         self.0 & (1 << 11) != 0
+    }
+    /// Whether this is hardware exception `vector`.
+    pub const fn is_hw_exception(self, vector: u8) -> bool {
+        self.valid() && self.kind() == INTR_TYPE_HW_EXCEPTION && self.0 as u8 == vector
     }
     /// Whether this is an NMI.
     pub const fn is_nmi(self) -> bool {

@@ -11,6 +11,7 @@ use crate::vmcs::field::HOST_RSP;
 use crate::x86::msr;
 use core::arch::asm;
 use core::marker::PhantomData;
+use core::sync::atomic::AtomicU64;
 use core::mem::offset_of;
 use kernel::prelude::*;
 
@@ -45,6 +46,9 @@ extern "C" {
     fn rvmx_invept(kind: u64, desc: *const [u64; 2]) -> i32;
     fn rvmx_invvpid(kind: u64, desc: *const [u64; 2]) -> i32;
     fn rvmx_vmrun(regs: *mut GuestRegs, launched: i32, host_rsp: *mut u64) -> i32;
+    fn rvmx_ibpb();
+    fn rvmx_do_nmi();
+    fn rvmx_l1d_flush_sw(buf: *const u8, size: u32);
     /// The VM-exit label in vmx.S (HOST_RIP); never called.
     fn rvmx_vmexit();
 }
@@ -115,9 +119,12 @@ fn vmptrst() -> u64 {
     pa
 }
 
-/// Proof that a VMCS is current on this CPU and interrupts stay off while
-/// it lives (it borrows an [`IrqsOff`]): the only way to VMREAD, VMWRITE
-/// and enter the guest.
+/// Proof that a VMCS was made current on this CPU and interrupts stay off
+/// while it lives (it borrows an [`IrqsOff`], which cannot leave this
+/// task): the only way to VMREAD, VMWRITE and enter the guest. Nothing
+/// VMCLEARs a VMCS active on this CPU while interrupts are off here (the
+/// IPIs and the CPU-down path that do run on this CPU); the emergency path
+/// may VMXOFF from an NMI, but never returns to the interrupted code.
 pub(crate) struct Current<'a> {
     _irqs: PhantomData<&'a IrqsOff>,
 }
@@ -134,6 +141,10 @@ impl<'a> Current<'a> {
             // SAFETY: reads only the operand; the CPU then uses `region`,
             // a page we own, as the VMCS; faults are absorbed (vmx.S).
             result(unsafe { rvmx_vmptrld(&pa) })?;
+            // Another vCPU's VMCS was current here: no branch predictions
+            // trained by it may steer this one (KVM does the same).
+            // SAFETY: writes IA32_PRED_CMD if the kernel uses IBPB (vmx.S).
+            unsafe { rvmx_ibpb() };
         }
         Ok(Self { _irqs: PhantomData })
     }
@@ -169,13 +180,20 @@ impl<'a> Current<'a> {
 
     /// Enters the guest (vmx.S) with `regs`; returns after the VM exit with
     /// the guest's registers in `regs`, or the way the entry failed.
-    /// `host_rsp` is the HOST_RSP this VMCS holds (0 for a new VMCS).
-    pub(crate) fn vmrun(&self, regs: &mut GuestRegs, launched: bool, host_rsp: &mut u64) -> Result<(), VmxFail> {
+    ///
+    /// # Safety
+    /// Every host-state field of the current VMCS is right for this CPU and
+    /// task (HOST_RIP the exit label, CR3/CR4, the per-CPU GDT, TSS, GS
+    /// base and SYSENTER_ESP, the task's FS base), `host_rsp` is the value
+    /// HOST_RSP holds in this VMCS (0 if never written), and `launched`
+    /// is the VMCS's launch state: the VM exit then resumes the host where
+    /// it left off.
+    pub(crate) unsafe fn vmrun(&self, regs: &mut GuestRegs, launched: bool, host_rsp: &AtomicU64) -> Result<(), VmxFail> {
         // SAFETY: the VMCS is current with interrupts off (the token) and
-        // fully set up by `vmcs::setup` (host state, HOST_RIP = the exit
-        // label); the stub saves and restores every callee-saved register
-        // and writes only `regs`, `host_rsp` and its own stack frame.
-        result(unsafe { rvmx_vmrun(regs, i32::from(launched), host_rsp) })
+        // its host state is right (the caller); the stub saves and restores
+        // every callee-saved register and writes only `regs`, `host_rsp`
+        // (a plain store, no other access meanwhile) and its own frame.
+        result(unsafe { rvmx_vmrun(regs, i32::from(launched), host_rsp.as_ptr()) })
     }
 }
 
@@ -185,28 +203,99 @@ pub(crate) fn invept_single(eptp: u64) -> Result<(), VmxFail> {
     let desc = [eptp, 0];
     // SAFETY: reads the 16-byte descriptor and drops cached translations
     // only; faults are absorbed.
-    result(unsafe { rvmx_invept(1, &desc) })
+    result(unsafe { rvmx_invept(INV_SINGLE_CONTEXT, &desc) })
 }
+
+/// INVEPT/INVVPID types (SDM Vol. 3C 31.3): one context, or all of them.
+const INV_SINGLE_CONTEXT: u64 = 1;
+const INV_ALL_CONTEXTS: u64 = 2;
 
 /// INVEPT type 2 (all contexts) on this CPU.
 pub(crate) fn invept_all() -> Result<(), VmxFail> {
     let desc = [0, 0];
     // SAFETY: as above.
-    result(unsafe { rvmx_invept(2, &desc) })
+    result(unsafe { rvmx_invept(INV_ALL_CONTEXTS, &desc) })
 }
 
 /// INVVPID type 1 (single context) for `vpid` on this CPU.
 pub(crate) fn invvpid_single(vpid: u16) -> Result<(), VmxFail> {
     let desc = [u64::from(vpid), 0];
     // SAFETY: as for INVEPT.
-    result(unsafe { rvmx_invvpid(1, &desc) })
+    result(unsafe { rvmx_invvpid(INV_SINGLE_CONTEXT, &desc) })
 }
 
 /// INVVPID type 2 (all contexts but VPID 0) on this CPU.
 pub(crate) fn invvpid_all() -> Result<(), VmxFail> {
     let desc = [0, 0];
     // SAFETY: as for INVEPT.
-    result(unsafe { rvmx_invvpid(2, &desc) })
+    result(unsafe { rvmx_invvpid(INV_ALL_CONTEXTS, &desc) })
+}
+
+/// Flushes the L1D cache before a VM entry (L1TF): IA32_FLUSH_CMD where
+/// the CPU has it (`hw`), else by reading `buf` (64 KiB) in software.
+pub(crate) fn flush_l1d(hw: bool, buf: &[u8]) {
+    if hw {
+        // SAFETY: the kernel found IA32_FLUSH_CMD (X86_FEATURE_FLUSH_L1D);
+        // writing L1D_FLUSH (bit 0) only writes back and invalidates L1D.
+        unsafe {
+            asm!("wrmsr", in("ecx") msr::FLUSH_CMD, in("eax") 1u32, in("edx") 0u32,
+                 options(nomem, nostack, preserves_flags))
+        };
+    } else if buf.len() >= 4096 && buf.len() % 4096 == 0 && buf.len() <= u32::MAX as usize {
+        // SAFETY: the stub only reads `buf`, a whole number of pages
+        // (checked), one byte per page and then per 64-byte line.
+        unsafe { rvmx_l1d_flush_sw(buf.as_ptr(), buf.len() as u32) };
+    }
+}
+
+/// Proof that this CPU uses protection keys (CR4.PKE = 1), so RDPKRU and
+/// WRPKRU do not raise #UD. The kernel sets CR4.PKE on every CPU at boot
+/// when it uses them (X86_FEATURE_OSPKE) and never clears it.
+#[derive(Clone, Copy)]
+pub(crate) struct Pke(());
+
+impl Pke {
+    /// The proof, if CR4.PKE is set here.
+    pub(crate) fn here() -> Option<Pke> {
+        (read_cr4() & crate::x86::cr4::PKE != 0).then_some(Pke(()))
+    }
+
+    /// RDPKRU.
+    pub(crate) fn read(self) -> u32 {
+        let v: u32;
+        // SAFETY: CR4.PKE is set (the proof); RDPKRU only reads PKRU.
+        unsafe { asm!("rdpkru", out("eax") v, in("ecx") 0u32, out("edx") _, options(nomem, nostack, preserves_flags)) };
+        v
+    }
+
+    /// WRPKRU: the access rights to user-mode pages. The run loop writes
+    /// the guest's value right before entry and the task's back right after
+    /// the exit, with interrupts off: nothing in between touches user pages
+    /// (as in KVM; an NMI that tried would see an access fail, no more).
+    pub(crate) fn write(self, v: u32) {
+        // SAFETY: CR4.PKE is set (the proof); see above for why the host
+        // cannot be affected.
+        unsafe { asm!("wrpkru", in("eax") v, in("ecx") 0u32, in("edx") 0u32, options(nomem, nostack, preserves_flags)) };
+    }
+}
+
+/// Writes DR7 (before entry, host breakpoints off: KVM's
+/// `set_debugreg(DR7_FIXED_1, 7)` when `hw_breakpoint_active()`).
+pub(crate) fn write_dr7_fixed() {
+    // SAFETY: DR7 = 0x400 disables every breakpoint; the kernel's copies
+    // are untouched and restored after the exit (hw_breakpoint_restore).
+    unsafe { asm!("mov dr7, {}", in(reg) 0x400u64, options(nomem, nostack, preserves_flags)) };
+}
+
+/// Restores IA32_DEBUGCTL to the host's value after a VM exit cleared it
+/// (SDM Vol. 3C 28.5.1); `v` is what [`rdmsr`] read before the entry.
+pub(crate) fn restore_debugctl(v: u64) {
+    // SAFETY: the MSR exists on every x86-64 CPU; `v` was read from it on
+    // this CPU with interrupts off, so it is a value it accepts.
+    unsafe {
+        asm!("wrmsr", in("ecx") msr::DEBUGCTL, in("eax") v as u32, in("edx") (v >> 32) as u32,
+             options(nomem, nostack, preserves_flags))
+    };
 }
 
 /// MSRs every CPU that rvmx runs on has: architectural on x86-64 (SDM
@@ -232,6 +321,8 @@ pub(crate) enum HostMsr {
     GsBase,
     /// IA32_KERNEL_GS_BASE.
     KernelGsBase,
+    /// IA32_DEBUGCTL.
+    DebugCtl,
 }
 
 impl HostMsr {
@@ -246,6 +337,7 @@ impl HostMsr {
             HostMsr::FsBase => msr::FS_BASE,
             HostMsr::GsBase => msr::GS_BASE,
             HostMsr::KernelGsBase => msr::KERNEL_GS_BASE,
+            HostMsr::DebugCtl => msr::DEBUGCTL,
         }
     }
 }
@@ -269,29 +361,47 @@ unsafe fn rdmsr_raw(msr: u32) -> u64 {
 
 /// Restores the task's IA32_KERNEL_GS_BASE (or loads the guest's) around
 /// entries: a 64-bit base the host does not use in the kernel (it is what
-/// SWAPGS would load on the way to userland).
+/// SWAPGS would load on the way to userland). A non-canonical value (which
+/// WRMSR would refuse with #GP) is not written.
 pub(crate) fn write_kernel_gs_base(v: u64) {
-    // SAFETY: the MSR exists on every x86-64 CPU; the value is a base
-    // address that takes effect only through SWAPGS, which the host does
-    // only on kernel entry/exit, after the run loop has put its own back.
-    // A non-canonical value raises #GP: callers pass values read from this
-    // MSR, which are canonical.
+    if !crate::x86::canonical(v) {
+        return;
+    }
+    // SAFETY: the MSR exists on every x86-64 CPU and `v` is canonical; the
+    // value takes effect only through SWAPGS, which the host does only on
+    // kernel entry/exit, after the run loop has put its own back.
     unsafe {
         asm!("wrmsr", in("ecx") msr::KERNEL_GS_BASE, in("eax") v as u32, in("edx") (v >> 32) as u32,
              options(nomem, nostack, preserves_flags))
     };
 }
 
-/// Writes IA32_FEATURE_CONTROL, which rvmx writes only to enable VMX and
-/// lock it while it is unlocked (SDM Vol. 3C 24.7).
-pub(crate) fn lock_feature_control(v: u64) {
-    // SAFETY: the MSR exists when CPUID reports VMX (checked at load); the
-    // caller writes it only while it is unlocked, with the lock and the
-    // VMX-enable bits set, which the SDM allows.
+/// Enables VMX outside SMX in IA32_FEATURE_CONTROL and locks it, if the
+/// firmware left it unlocked (SDM Vol. 3C 24.7); what the MSR allows then.
+pub(crate) fn lock_feature_control() -> crate::x86::feature_control::Verdict {
+    use crate::x86::feature_control::{verdict, Verdict};
+    let v = match verdict(rdmsr(HostMsr::FeatureControl)) {
+        Verdict::Lock(v) => v,
+        other => return other,
+    };
+    // SAFETY: the MSR exists when CPUID reports VMX (checked at load); it
+    // is unlocked, and the value sets only the lock and VMX-enable bits on
+    // top of what it holds, which the SDM allows.
     unsafe {
         asm!("wrmsr", in("ecx") msr::FEATURE_CONTROL, in("eax") v as u32,
              in("edx") (v >> 32) as u32, options(nomem, nostack, preserves_flags))
     };
+    Verdict::Allowed
+}
+
+/// IA32_ARCH_CAPABILITIES where the CPU has it (`exists`:
+/// X86_FEATURE_ARCH_CAPABILITIES), else 0.
+pub(crate) fn arch_capabilities(exists: bool) -> u64 {
+    if !exists {
+        return 0;
+    }
+    // SAFETY: the kernel found the MSR (CPUID.7.0:EDX[29]).
+    unsafe { rdmsr_raw(msr::ARCH_CAPABILITIES) }
 }
 
 /// Reads this CPU's VMX capability MSRs, each only where the SDM says it
@@ -381,14 +491,34 @@ pub(crate) fn idt_base() -> u64 {
     u64::from_le_bytes([d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9]])
 }
 
-/// This CPU's segment selectors.
+/// This CPU's segment selectors, as read (only [`selectors`] makes one,
+/// so [`load_ds_es`] gets selectors that are valid here).
 #[derive(Clone, Copy)]
 pub(crate) struct Selectors {
-    pub(crate) cs: u16,
-    pub(crate) ss: u16,
-    pub(crate) ds: u16,
-    pub(crate) es: u16,
-    pub(crate) tr: u16,
+    cs: u16,
+    ss: u16,
+    ds: u16,
+    es: u16,
+    tr: u16,
+}
+
+impl Selectors {
+    /// CS.
+    pub(crate) fn cs(&self) -> u16 {
+        self.cs
+    }
+    /// SS.
+    pub(crate) fn ss(&self) -> u16 {
+        self.ss
+    }
+    /// TR.
+    pub(crate) fn tr(&self) -> u16 {
+        self.tr
+    }
+    /// Whether DS or ES is not null (a VM exit nulls them).
+    pub(crate) fn ds_es_set(&self) -> bool {
+        self.ds | self.es != 0
+    }
 }
 
 /// Reads CS, SS, DS, ES and TR.
@@ -406,7 +536,7 @@ pub(crate) fn selectors() -> Selectors {
 /// The base of this CPU's TSS, from its 16-byte descriptor in the GDT
 /// (SDM Vol. 3A 8.2.3).
 pub(crate) fn tss_base() -> u64 {
-    let d = (gdt_base() + u64::from(selectors().tr & !7)) as *const u32;
+    let d = (gdt_base() + u64::from(selectors().tr() & !7)) as *const u32;
     // SAFETY: the GDT (SGDT) holds the TSS descriptor that TR (STR)
     // selects; the kernel keeps both mapped; the descriptor is 16 bytes.
     let w = unsafe { [d.read_unaligned(), d.add(1).read_unaligned(), d.add(2).read_unaligned()] };
@@ -414,18 +544,44 @@ pub(crate) fn tss_base() -> u64 {
     u64::from(low) | (u64::from(w[2]) << 32)
 }
 
+/// The host's LDT selector (0 unless the task uses modify_ldt()); a VM
+/// exit clears LDTR (SDM Vol. 3C 28.5.2).
+pub(crate) fn sldt() -> Ldt {
+    let sel: u16;
+    // SAFETY: SLDT only reads LDTR.
+    unsafe { asm!("sldt {0:x}", out(reg) sel, options(nomem, nostack, preserves_flags)) };
+    Ldt(sel)
+}
+
+/// An LDT selector read on this CPU (only [`sldt`] makes one).
+#[derive(Clone, Copy)]
+pub(crate) struct Ldt(u16);
+
+impl Ldt {
+    /// Loads it back after a VM exit (KVM's kvm_load_ldt), if not null.
+    pub(crate) fn restore(self) {
+        if self.0 != 0 {
+            // SAFETY: the selector was read from LDTR on this CPU before
+            // the guest ran, with interrupts off since: its GDT entry (the
+            // task's LDT) is still there.
+            unsafe { asm!("lldt {0:x}", in(reg) self.0, options(nomem, nostack, preserves_flags)) };
+        }
+    }
+}
+
 /// Reloads DS and ES (a VM exit leaves them null).
-pub(crate) fn load_ds_es(s: Selectors) {
+pub(crate) fn load_ds_es(s: &Selectors) {
     // SAFETY: the selectors were read from these registers on this CPU
     // before the guest ran, so they are valid selectors of the current GDT.
     unsafe { asm!("mov ds, {0:x}", "mov es, {1:x}", in(reg) s.ds, in(reg) s.es, options(nostack, preserves_flags)) };
 }
 
-/// Hands an NMI that caused a VM exit to the host's NMI handler.
-pub(crate) fn raise_nmi() {
-    // SAFETY: INT 2 runs the kernel's NMI handler as for a real NMI, on this
-    // CPU, with interrupts off (as KVM did before 6.2).
-    unsafe { asm!("int 2", options(nomem, nostack)) };
+/// Hands an NMI that caused a VM exit to the host's NMI handler
+/// (vmx.S: FRED or IDT entry, as the kernel uses). Interrupts off.
+pub(crate) fn raise_nmi(_irqs_off: &crate::kapi::IrqsOff) {
+    // SAFETY: runs the kernel's NMI handler as for a real NMI on this CPU,
+    // as KVM does right after such an exit.
+    unsafe { rvmx_do_nmi() };
 }
 
 /// CPUID with the given leaf and subleaf: [EAX, EBX, ECX, EDX].

@@ -17,6 +17,8 @@ pub(crate) mod exit;
 pub(crate) mod exit_info;
 pub(crate) mod insn;
 #[allow(unreachable_pub)] // pure: `pub` for the host crate (hosttest/)
+pub(crate) mod mitigation;
+#[allow(unreachable_pub)] // pure: `pub` for the host crate (hosttest/)
 pub(crate) mod regs;
 pub(crate) mod run;
 
@@ -51,14 +53,12 @@ pub(crate) fn check_cpu() -> Result<RawCaps> {
 /// enables and locks it where the firmware left it unlocked.
 pub(crate) fn check_feature_control(lock: Option<&crate::kapi::IrqsOff>) -> Result {
     // The MSR exists whenever CPUID reports VMX (SDM Vol. 4, Table 2-2).
-    match feature_control::verdict(insn::rdmsr(HostMsr::FeatureControl)) {
-        Verdict::Allowed => Ok(()),
-        Verdict::Lock(v) => {
-            if lock.is_some() {
-                insn::lock_feature_control(v);
-            }
-            Ok(())
-        }
+    let v = match lock {
+        Some(_) => insn::lock_feature_control(),
+        None => feature_control::verdict(insn::rdmsr(HostMsr::FeatureControl)),
+    };
+    match v {
+        Verdict::Allowed | Verdict::Lock(_) => Ok(()),
         Verdict::Disabled => {
             pr_err!("VMX is disabled by the firmware (IA32_FEATURE_CONTROL locked with bit 2 clear); enable VT-x in the BIOS\n");
             Err(Error::from_errno(-(kernel::bindings::EOPNOTSUPP as i32)))

@@ -3,84 +3,127 @@
 //! vmx.S, read the exit reason once, dispatch to the pure handlers in
 //! `exit/`, and stay in the kernel until an exit needs userland, a signal
 //! arrives, or an error. The kernel-bound work is here and nowhere else:
-//! publishing the exit record, pinning pages, scheduling, signals.
+//! publishing the exit record, pinning pages, scheduling, signals, and the
+//! host state a guest must not touch.
 //!
-//! Rules that keep the host safe:
-//! - the task stays on one CPU (migration off) and that CPU stays online
-//!   (CPU-hotplug read lock) for the whole RUN; the VMCS is VMCLEARed
-//!   before RUN returns, so the next RUN may load it on any CPU;
-//! - each entry, and the handling of its exit, runs with interrupts off;
-//!   the VMCS is made current again first (another vCPU's task may have
-//!   run on this CPU meanwhile); the interrupt that caused an exit is
-//!   taken as soon as interrupts are back on;
+//! Rules that keep the host safe (KVM's vcpu_enter_guest and vmx_vcpu_run
+//! do the same at the same points):
+//! - no host-wide lock is held and the task may migrate between entries:
+//!   each entry, and the handling of its exit, runs with interrupts off on
+//!   one CPU; the VMCS is made current there first, VMCLEARed on the CPU
+//!   where it was active if that is another one (vmcs/mod.rs), and the
+//!   per-CPU host state and the VPID's cached translations are renewed
+//!   when the guest runs on another CPU than last time;
+//! - around each entry: guest CR2, IA32_KERNEL_GS_BASE and PKRU in, the
+//!   host's back out; host hardware breakpoints off, then restored;
+//!   IA32_DEBUGCTL restored (an exit clears it); DS/ES reloaded; L1D
+//!   flushed as the L1TF mitigation says; the rest of the speculation
+//!   defences are in the stub;
+//! - the host's NMI or machine check that made the guest exit is handed to
+//!   the host before interrupts come back on; the interrupt that made it
+//!   exit is taken as soon as they are on; signals (-EINTR) and
+//!   rescheduling are handled between entries;
 //! - guest FPU state lives in the task's FPU state during RUN (the
-//!   kernel's KVM helpers), guest CR2 and IA32_KERNEL_GS_BASE are swapped
-//!   around each entry, DS/ES are reloaded after each exit.
+//!   kernel's KVM helpers), reloaded before entry after a context switch.
 
 use super::exit::{self, Env, Next};
-use super::exit_info::ExitReason;
-use super::insn::{self, HostMsr, VmxFail};
-use crate::kapi::{self, CpusHeld, IrqsOff, MigrationDisabled};
+use super::exit_info::{reason, ExitReason};
+use super::insn::{self, HostMsr, Pke, VmxFail};
+use super::mitigation::L1dFlush;
+use crate::kapi::{self, IrqsOff};
+use crate::uapi::{rvmx_exit_io, rvmx_run};
 use crate::vm::memory::Fault;
 use crate::vm::vcpu::{State, Vcpu};
-use crate::vmcs::field::{VmcsAccess, EXIT_REASON, HOST_CR3, HOST_CR4, VM_INSTRUCTION_ERROR};
-use crate::vmcs::setup;
+use crate::vmcs::field::{VmcsAccess, EXIT_REASON, GUEST_CR4, HOST_CR3, HOST_CR4, HOST_FS_BASE, VM_INSTRUCTION_ERROR};
+use crate::vmcs::{setup, Loaded, NotHere};
+use crate::x86::cr4;
+use core::mem::offset_of;
 use kernel::prelude::*;
 
-/// RVMX_RUN.
+/// RVMX_RUN (the vCPU is claimed: no other ioctl runs on it meanwhile).
 pub(crate) fn run(vcpu: &Vcpu) -> Result {
     // Guest memory is the VM creator's memory: only its threads run vCPUs.
     if kapi::current_mm() != vcpu.id.vm.mm() {
         return Err(EIO);
     }
     let mut st = vcpu.state.lock();
-    let _cpus = CpusHeld::new();
-    let _stay = MigrationDisabled::new();
-    st.fpu.swap(true)?;
-    let result = run_loop(vcpu, &mut st);
-    let fpu = st.fpu.swap(false);
-    // Still on this CPU: write the VMCS back and deactivate it.
-    let clear = vcpu.vmcs.clear();
-    if clear.is_err() {
-        pr_err!("vCPU {}: VMCLEAR failed\n", vcpu.id.id);
+    if st.broken {
+        return Err(EIO);
     }
+    st.fpu.swap(true)?;
+    let hook = vcpu.preempt.register();
+    let result = run_loop(vcpu, &mut st);
+    // Before userland can run here: the CPUs this task left were restored
+    // by the hook, this one is done now.
+    kapi::restore_host_descriptors(&IrqsOff::new());
+    drop(hook);
+    let fpu = st.fpu.swap(false);
     result?;
-    fpu?;
-    Ok(clear?)
+    fpu
 }
 
-/// Host CR3 and CR4 as last written to the VMCS during this RUN.
-type HostCrs = Option<(u64, u64)>;
+/// What stays the same for a whole RUN.
+struct Run<'a> {
+    env: Env<'a>,
+    /// Protection keys are on: PKRU is switched (the host's value here).
+    pke: Option<(Pke, u32)>,
+    l1d: L1dFlush,
+}
 
 fn run_loop(vcpu: &Vcpu, st: &mut State) -> Result {
     let caps = crate::vmx::cpu::loaded_caps()?;
-    let env = Env { caps: &caps, vcpu_id: vcpu.id.id, host_cpuid: insn::cpuid };
-    let mut launched = false;
-    let mut host = None;
+    let pke = Pke::here().map(|p| (p, p.read()));
+    let run = Run { env: Env { caps: &caps, vcpu_id: vcpu.id.id, host_cpuid: insn::cpuid }, pke, l1d: crate::vmx::cpu::l1d_mode() };
+    // Back from userland: the host ran arbitrary code since the last entry.
+    st.l1d_flush = true;
+    let mut first = true;
     loop {
         if kapi::signal_pending() {
             return Err(EINTR);
         }
         if kapi::need_resched() {
             kapi::schedule();
+            st.l1d_flush = true;
         }
         let next = {
             let irqs = IrqsOff::new();
+            let v = match vcpu.vmcs.load(&irqs) {
+                Ok(v) => v,
+                Err(NotHere::ActiveOn(cpu)) => {
+                    // Clear it there (an IPI needs interrupts on), then retry.
+                    drop(irqs);
+                    vcpu.vmcs.clear_on(cpu);
+                    continue;
+                }
+                Err(NotHere::VmxOff) => {
+                    // This CPU is going down: let the scheduler move us.
+                    drop(irqs);
+                    kapi::schedule();
+                    continue;
+                }
+                Err(NotHere::Failed(e)) => return Err(e.into()),
+            };
             // A context switch since the last entry leaves the guest's FPU
             // state in memory only.
             kapi::reload_fpu_if_needed(&irqs);
-            enter_and_exit(vcpu, st, &env, &irqs, &mut launched, &mut host)?
+            enter_and_exit(vcpu, st, &run, &irqs, &v, core::mem::take(&mut first))?
         };
         // Interrupts are on again: a host interrupt that made the guest
         // exit has been handled by now.
         match next {
-            Next::Resume => {}
+            Next::Resume | Next::HostNmi | Next::HostMachineCheck => {}
+            Next::SplitLock { rip } => {
+                // Warn (the guest runs on) or SIGBUS for the VMM (the next
+                // iteration sees it), as the host's split-lock policy says.
+                let _ = kapi::handle_guest_split_lock(rip);
+            }
             Next::ToUser(e) => {
                 vcpu.run_page.publish(&(&e).into());
                 return Ok(());
             }
             Next::Fault { gpa, qualification } => {
                 // Pinning may sleep: done here, with interrupts on.
+                st.l1d_flush = true;
                 match vcpu.id.vm.memory().lock().fault(gpa)? {
                     Fault::Mapped => {}
                     Fault::Unmapped => {
@@ -89,44 +132,70 @@ fn run_loop(vcpu: &Vcpu, st: &mut State) -> Result {
                     }
                 }
             }
-            // Handed over before interrupts came back on.
-            Next::HostNmi => {}
         }
     }
 }
 
-/// One entry and the handling of its exit; interrupts are off.
-fn enter_and_exit(
-    vcpu: &Vcpu,
-    st: &mut State,
-    env: &Env<'_>,
-    irqs: &IrqsOff,
-    launched: &mut bool,
-    host: &mut HostCrs,
-) -> Result<Next> {
-    let v = vcpu.vmcs.load(irqs)?;
+/// One entry and the handling of its exit, with the VMCS current and
+/// interrupts off; `first` on the first entry of this RUN.
+fn enter_and_exit(vcpu: &Vcpu, st: &mut State, run: &Run<'_>, irqs: &IrqsOff, v: &Loaded<'_>, first: bool) -> Result<Next> {
+    let here = kapi::this_cpu() as i32;
+    if st.host.cpu != here {
+        // Another CPU than last time: its GDT, TSS, per-CPU area and entry
+        // stack, and no translations it may still hold for this VPID.
+        setup::host_per_cpu(v);
+        st.host.cpu = here;
+        st.cpu.flush_tlb = true;
+    }
+    // The kernel may change CR3 (PCID, PTI) or CR4 between entries.
     let (cr3, cr4) = (insn::read_cr3(), insn::read_cr4());
-    match *host {
-        None => setup::host_per_cpu(&v),
-        // The kernel may change CR3 (PCID) or CR4 between entries.
-        Some((old3, old4)) => {
-            if cr3 != old3 {
-                v.write(HOST_CR3, cr3);
-            }
-            if cr4 != old4 {
-                v.write(HOST_CR4, cr4);
-            }
+    if cr3 != st.host.cr3 {
+        v.write(HOST_CR3, cr3);
+        st.host.cr3 = cr3;
+    }
+    if cr4 != st.host.cr4 {
+        v.write(HOST_CR4, cr4);
+        st.host.cr4 = cr4;
+    }
+    if first {
+        // FS base is the calling thread's (each thread of the VMM has its own).
+        let fs = insn::rdmsr(HostMsr::FsBase);
+        if fs != st.host.fs_base {
+            v.write(HOST_FS_BASE, fs);
+            st.host.fs_base = fs;
+        }
+        if st.cpu.pending_in.is_some() {
+            let data = vcpu.run_page.read_u64(offset_of!(rvmx_run, __bindgen_anon_1) + offset_of!(rvmx_exit_io, data));
+            exit::complete_in(v, &mut st.cpu, data.unwrap_or(0));
+        }
+        // Userland asked to get control back at once (KVM's immediate_exit),
+        // after the pending I/O completed.
+        if vcpu.run_page.read_u8(offset_of!(rvmx_run, immediate_exit)) != Some(0) {
+            return Err(EINTR);
         }
     }
-    *host = Some((cr3, cr4));
-    if st.cpu.pending_in.is_some() {
-        // The whole record, whatever userland wrote into it.
-        let run = vcpu.run_page.read();
-        exit::complete_in(&v, &mut st.cpu, kapi::io_data(&run));
+    if st.cpu.flush_tlb {
+        vcpu.vpid.flush_here(run.env.caps);
+        st.cpu.flush_tlb = false;
     }
     if v.failed() {
+        st.broken = true;
         return Err(EIO);
     }
+
+    // Host state the guest must not see or change, switched last. PKRU:
+    // the guest's own while it has protection keys on (KVM's
+    // kvm_load_guest_xsave_state).
+    if let Some((p, host)) = run.pke {
+        if v.read(GUEST_CR4) & cr4::PKE != 0 && st.cpu.pkru != host {
+            p.write(st.cpu.pkru);
+        }
+    }
+    let breakpoints = kapi::hw_breakpoint_active();
+    if breakpoints {
+        insn::write_dr7_fixed();
+    }
+    let debugctl = insn::rdmsr(HostMsr::DebugCtl);
     if insn::read_cr2() != st.cpu.cr2 {
         insn::write_cr2(st.cpu.cr2);
     }
@@ -135,7 +204,30 @@ fn enter_and_exit(
         insn::write_kernel_gs_base(st.cpu.kernel_gs_base);
     }
     let sel = insn::selectors();
-    let r = v.current().vmrun(&mut st.cpu.regs, *launched, &mut st.host_rsp);
+    let ldt = insn::sldt();
+    match run.l1d {
+        L1dFlush::Always => crate::vmx::cpu::flush_l1d(),
+        L1dFlush::Cond if core::mem::take(&mut st.l1d_flush) => crate::vmx::cpu::flush_l1d(),
+        _ => {}
+    }
+    kapi::guest_enter(irqs);
+
+    // SAFETY: the VMCS `v` is this vCPU's (`vcpu.vmcs`, loaded above) and
+    // its host state is right for this CPU and task: the constant part was
+    // written at creation (vmcs/setup.rs), the per-CPU part when the guest
+    // last ran on this CPU (`st.host.cpu`), CR3, CR4 and FS base just now;
+    // `host_rsp` and `launched` are the VMCS's own.
+    let r = unsafe { v.current().vmrun(&mut st.cpu.regs, vcpu.vmcs.launched(), vcpu.vmcs.host_rsp()) };
+
+    kapi::guest_exit(irqs);
+    // The exit set DR7 to 0x400 and cleared IA32_DEBUGCTL (SDM Vol. 3C
+    // 28.5.1): the host's come back first.
+    if debugctl != 0 {
+        insn::restore_debugctl(debugctl);
+    }
+    if breakpoints {
+        kapi::hw_breakpoint_restore();
+    }
     st.cpu.cr2 = insn::read_cr2();
     // SWAPGS in the guest changes the real MSR: keep the guest's value,
     // give the task its own back.
@@ -143,17 +235,36 @@ fn enter_and_exit(
     if st.cpu.kernel_gs_base != host_kgs {
         insn::write_kernel_gs_base(host_kgs);
     }
-    if sel.ds | sel.es != 0 {
-        insn::load_ds_es(sel);
+    // Whatever the guest did with CR4.PKE meanwhile, the task's PKRU is
+    // back before anything else runs; the guest's is kept if it uses them.
+    if let Some((p, host)) = run.pke {
+        let now = p.read();
+        if v.read(GUEST_CR4) & cr4::PKE != 0 {
+            st.cpu.pkru = now;
+        }
+        if now != host {
+            p.write(host);
+        }
     }
+    if sel.ds_es_set() {
+        insn::load_ds_es(&sel);
+    }
+    ldt.restore();
     let next = match r {
         Ok(()) => {
             let why = ExitReason(v.read(EXIT_REASON));
             // A failed entry leaves the launch state as it was (SDM Vol. 3C 27.8).
             if !why.entry_failed() {
-                *launched = true;
+                vcpu.vmcs.set_launched();
             }
-            exit::handle(&v, why, &mut st.cpu, env)
+            if why.basic() == reason::MACHINE_CHECK_ENTRY {
+                kapi::machine_check();
+            }
+            // Host interrupt handlers run next: L1D may hold their secrets.
+            if matches!(why.basic(), reason::EXTERNAL_INTERRUPT | reason::EXCEPTION_NMI) {
+                st.l1d_flush = true;
+            }
+            exit::handle(v, why, &mut st.cpu, &run.env)
         }
         Err(VmxFail::Valid) => Next::ToUser(exit::entry_error(v.read(VM_INSTRUCTION_ERROR))),
         Err(f) => {
@@ -161,11 +272,15 @@ fn enter_and_exit(
             return Err(EIO);
         }
     };
-    if v.failed() {
-        return Err(EIO);
+    // The host's NMI or machine check first, whatever else went wrong.
+    match next {
+        Next::HostNmi => insn::raise_nmi(irqs),
+        Next::HostMachineCheck => kapi::machine_check(),
+        _ => {}
     }
-    if next == Next::HostNmi {
-        insn::raise_nmi();
+    if v.failed() {
+        st.broken = true;
+        return Err(EIO);
     }
     Ok(next)
 }

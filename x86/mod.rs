@@ -12,6 +12,10 @@ pub mod cr0 {
     pub const ET: u64 = 1 << 4;
     /// Numeric error: forced to 1 in VMX operation (IA32_VMX_CR0_FIXED0).
     pub const NE: u64 = 1 << 5;
+    /// Write protect.
+    pub const WP: u64 = 1 << 16;
+    /// Alignment mask (alignment checks at CPL 3 with RFLAGS.AC).
+    pub const AM: u64 = 1 << 18;
     /// Not write-through.
     pub const NW: u64 = 1 << 29;
     /// Cache disable.
@@ -28,6 +32,8 @@ pub mod cr4 {
     pub const VMXE: u64 = 1 << 13;
     /// PCID enable.
     pub const PCIDE: u64 = 1 << 17;
+    /// Protection keys for user-mode pages.
+    pub const PKE: u64 = 1 << 22;
 }
 
 /// IA32_EFER bits (SDM Vol. 3A 2.2.1).
@@ -48,6 +54,8 @@ pub mod rflags {
     pub const FIXED: u64 = 1 << 1;
     /// Virtual-8086 mode.
     pub const VM: u64 = 1 << 17;
+    /// Alignment check (with CR0.AM, at CPL 3).
+    pub const AC: u64 = 1 << 18;
     /// Bits that must be 0: 63:22, 15, 5 and 3.
     pub const RESERVED: u64 = !0x3f_ffff | (1 << 15) | (1 << 5) | (1 << 3);
 }
@@ -72,6 +80,12 @@ pub mod ar {
 pub mod msr {
     /// IA32_FEATURE_CONTROL.
     pub const FEATURE_CONTROL: u32 = 0x3a;
+    /// IA32_ARCH_CAPABILITIES.
+    pub const ARCH_CAPABILITIES: u32 = 0x10a;
+    /// IA32_FLUSH_CMD.
+    pub const FLUSH_CMD: u32 = 0x10b;
+    /// IA32_DEBUGCTL.
+    pub const DEBUGCTL: u32 = 0x1d9;
     /// IA32_SYSENTER_CS.
     pub const SYSENTER_CS: u32 = 0x174;
     /// IA32_SYSENTER_ESP.
@@ -126,6 +140,10 @@ pub mod vector {
     pub const UD: u8 = 6;
     /// General protection.
     pub const GP: u8 = 13;
+    /// Alignment check.
+    pub const AC: u8 = 17;
+    /// Machine check.
+    pub const MC: u8 = 18;
 }
 
 /// Whether `a` is canonical with 48 address bits (SDM Vol. 1 3.3.7.1).

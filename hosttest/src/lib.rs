@@ -30,5 +30,6 @@ pub mod vmx {
     pub mod entry_check;
     pub mod exit;
     pub mod exit_info;
+    pub mod mitigation;
     pub mod regs;
 }

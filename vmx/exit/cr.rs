@@ -21,8 +21,15 @@ pub(super) fn handle<V: VmcsAccess>(x: &mut Exit<'_, V>) -> Next {
     match CrAccess::decode(x.v.read(EXIT_QUALIFICATION)) {
         CrAccess::MovTo { cr: 0, gpr } => {
             let new = x.gpr(gpr);
+            let old = x.v.read(GUEST_CR0);
             if write_cr0(x.v, new).is_err() {
                 return x.inject(gp);
+            }
+            // Paging or write protection changed: the CPU would have
+            // flushed the TLB (SDM Vol. 3A 4.10.4.1; KVM resets its MMU on
+            // these bits).
+            if (old ^ new) & (cr0::PG | cr0::WP) != 0 {
+                x.cpu.flush_tlb = true;
             }
         }
         CrAccess::MovTo { cr: 4, gpr } => {

@@ -20,7 +20,8 @@ use crate::vmx::cpuid::guest_cpuid;
 use crate::vmx::entry_check;
 use crate::vmx::exit_info::{interruptibility, reason, EptQual, ExitReason, IntrInfo};
 use crate::vmx::regs::GuestRegs;
-use crate::x86::vector;
+use crate::x86::{cr0, rflags, vector};
+use crate::vmcs::field::Seg as SegReg;
 
 pub use io::complete_in;
 
@@ -33,10 +34,18 @@ pub struct CpuState {
     pub cr2: u64,
     /// CR8 (the task-priority register; every access exits).
     pub cr8: u64,
+    /// PKRU (protection-key rights; switched by the run loop when the host
+    /// uses protection keys and the guest turned them on). 0 at reset.
+    pub pkru: u32,
     /// IA32_KERNEL_GS_BASE (switched by the run loop).
     pub kernel_gs_base: u64,
     /// An IN waiting for userland's data.
     pub pending_in: Option<PendingIn>,
+    /// Drop the translations cached for the vCPU's VPID before the next
+    /// entry: the guest's paging state changed without the CPU executing
+    /// the instruction that would have flushed them (an emulated MOV to
+    /// CR0, SET_SREGS), or the vCPU moved to another CPU.
+    pub flush_tlb: bool,
 }
 
 /// An IN reported to userland, completed on the next entry.
@@ -76,6 +85,16 @@ pub enum Next {
     /// An NMI for the host arrived while the guest ran: hand it over, then
     /// enter again.
     HostNmi,
+    /// A machine check hit while the guest ran: the host's handler deals
+    /// with it (KVM's kvm_machine_check), then the guest runs on.
+    HostMachineCheck,
+    /// A split-lock #AC (the guest did not enable alignment checks): the
+    /// host's policy decides (warn, or SIGBUS to the VMM), then the guest
+    /// runs on. `rip` is where it happened.
+    SplitLock {
+        /// The guest's RIP.
+        rip: u64,
+    },
 }
 
 /// The exit record for userland, before it is put in the ABI's
@@ -185,6 +204,9 @@ pub fn handle<V: VmcsAccess>(v: &V, why: ExitReason, cpu: &mut CpuState, env: &E
         reason::TRIPLE_FAULT => Next::ToUser(UserExit::Shutdown),
         reason::CPUID => x.cpuid(),
         reason::HLT => Next::ToUser(UserExit::Hlt),
+        // Guest memory is write-back and no device does DMA that bypasses
+        // the caches: nothing to write back (KVM skips it too).
+        reason::WBINVD => Next::Resume,
         reason::IO => io::handle(&mut x),
         reason::CR_ACCESS => cr::handle(&mut x),
         reason::EPT_VIOLATION => x.ept_violation(),
@@ -231,11 +253,26 @@ impl<V: VmcsAccess> Exit<'_, V> {
         Next::Resume
     }
 
-    /// Exceptions do not exit (the exception bitmap is empty): an NMI for
-    /// the host does.
+    /// The exceptions that exit (`EXCEPTION_BITMAP` in vmcs/setup.rs): #MC
+    /// and #AC, always intercepted as KVM does; and NMIs for the host.
     fn exception_or_nmi(&mut self) -> Next {
-        if IntrInfo(self.v.read(EXIT_INTR_INFO)).is_nmi() {
+        let info = IntrInfo(self.v.read(EXIT_INTR_INFO));
+        if info.is_nmi() {
             return Next::HostNmi;
+        }
+        if info.is_hw_exception(vector::MC) {
+            return Next::HostMachineCheck;
+        }
+        if info.is_hw_exception(vector::AC) {
+            // The guest's own alignment check (CR0.AM, RFLAGS.AC, CPL 3;
+            // SDM Vol. 3A 6.15, "#AC") goes back to it; any other #AC is a
+            // split-lock trap the host set up (KVM's handle_exception_nmi).
+            let cpl = (self.v.read(SegReg::Ss.fields().ar) >> 5) & 3;
+            let guest_ac = self.v.read(GUEST_CR0) & cr0::AM != 0 && self.v.read(GUEST_RFLAGS) & rflags::AC != 0 && cpl == 3;
+            if guest_ac {
+                return self.inject(IntrInfo::exception(vector::AC, true));
+            }
+            return Next::SplitLock { rip: self.v.read(GUEST_RIP) };
         }
         self.unhandled()
     }
@@ -305,6 +342,8 @@ fn entry_failure<V: VmcsAccess>(v: &V, why: ExitReason, caps: &RawCaps) -> UserE
             Some(f) => Account { subject: f.field, rule: f.rule },
             None => Account { subject: "invalid guest state; no rule rvmx checks is broken", rule: "" },
         }
+    } else if why.basic() == reason::MACHINE_CHECK_ENTRY {
+        Account { subject: "a machine-check event during VM entry (handed to the host)", rule: "SDM Vol. 3C 27.9" }
     } else {
         Account::default()
     };
