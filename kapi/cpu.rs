@@ -42,6 +42,9 @@ pub(crate) enum Feature {
     ArchCapabilities,
     /// The CPU is affected by L1 Terminal Fault.
     BugL1tf,
+    /// The kernel issues IBPB before userland runs after a guest ran on
+    /// the CPU (VMSCAPE).
+    IbpbExitToUser,
 }
 
 /// Whether the boot CPU has `f` (the kernel's `boot_cpu_has`).
@@ -50,6 +53,7 @@ pub(crate) fn cpu_has(f: Feature) -> bool {
         Feature::FlushL1d => raw::RVMX_FEATURE_FLUSH_L1D,
         Feature::ArchCapabilities => raw::RVMX_FEATURE_ARCH_CAPABILITIES,
         Feature::BugL1tf => raw::RVMX_BUG_L1TF,
+        Feature::IbpbExitToUser => raw::RVMX_FEATURE_IBPB_EXIT_TO_USER,
     } as usize;
     let base = core::ptr::addr_of!(raw::boot_cpu_data).cast::<u8>();
     // SAFETY: `boot_cpu_data` is set up during boot and read-only after;
@@ -70,6 +74,41 @@ pub(crate) fn l1tf_mitigation() -> crate::vmx::mitigation::L1tf {
         raw::l1tf_mitigations_L1TF_MITIGATION_FULL | raw::l1tf_mitigations_L1TF_MITIGATION_FULL_FORCE => L1tf::Full,
         _ => L1tf::Flush,
     }
+}
+
+/// Asks for an IBPB before userland next runs on this CPU (VMSCAPE: a
+/// guest ran here), as KVM does after each exit when the kernel mitigates
+/// VMSCAPE. Interrupts off (it must land on the CPU that ran the guest).
+pub(crate) fn ibpb_before_userland(_irqs_off: &IrqsOff) {
+    // SAFETY: a GS-relative byte store to this CPU's `x86_ibpb_exit_to_user`
+    // (`this_cpu_write(x86_ibpb_exit_to_user, true)`), which the kernel's
+    // exit-to-user path reads and clears.
+    unsafe {
+        core::arch::asm!("mov byte ptr gs:[{0}], 1", sym raw::x86_ibpb_exit_to_user, options(nostack, preserves_flags))
+    };
+}
+
+/// Whether an interrupt or NMI ran on this CPU since the last call (the
+/// kernel's per-CPU flag that KVM's L1D "cond" flush reads and clears);
+/// always `true` in kernels that do not keep it. Interrupts off.
+pub(crate) fn take_irq_l1d_flush(_irqs_off: &IrqsOff) -> bool {
+    #[cfg(CONFIG_KVM_INTEL)]
+    {
+        let v: u32;
+        // SAFETY: GS-relative read and clear of this CPU's
+        // `irq_stat.kvm_cpu_l1tf_flush_l1d`, which interrupt entry sets,
+        // with interrupts off (kvm_get/clear_cpu_l1tf_flush_l1d).
+        unsafe {
+            core::arch::asm!(
+                "movzx {0:e}, byte ptr gs:[{1} + {2}]",
+                "mov byte ptr gs:[{1} + {2}], 0",
+                out(reg) v, sym raw::irq_stat, const raw::RVMX_IRQ_STAT_L1TF as usize,
+                options(nostack, preserves_flags))
+        };
+        v != 0
+    }
+    #[cfg(not(CONFIG_KVM_INTEL))]
+    true
 }
 
 /// Whether host hardware breakpoints are armed on this CPU (the kernel's
@@ -98,7 +137,7 @@ pub(crate) fn machine_check() {
     #[cfg(CONFIG_X86_MCE)]
     {
         let mut regs: raw::pt_regs = Default::default();
-        regs.cs = 3;
+        regs.__bindgen_anon_1.cs = 3;
         regs.flags = 1 << 9;
         // SAFETY: `regs` is a valid frame for the handler's decisions.
         unsafe { raw::do_machine_check(&mut regs) };
@@ -187,6 +226,9 @@ pub(crate) struct CpuCallbacks {
     pub(crate) suspend: extern "C" fn(*mut core::ffi::c_void) -> i32,
     /// Resume, on that CPU.
     pub(crate) resume: extern "C" fn(*mut core::ffi::c_void),
+    /// Reboot or kexec, in the CPU that does it, before the others stop
+    /// (KVM's kvm_shutdown): interrupts on. The argument is unused (NULL).
+    pub(crate) shutdown: extern "C" fn(*mut core::ffi::c_void),
 }
 
 /// Where callbacks without a context argument find their state: set while
@@ -213,10 +255,12 @@ impl<T: Sync + 'static> CallbackState<T> {
 }
 
 /// CPU-hotplug, emergency and syscore callbacks, registered with their
-/// state while this lives. The emergency callback comes first and goes
-/// last (as KVM's), so a crash while VMX is on anywhere turns it off;
-/// dropping removes the syscore hooks, the hotplug state (which runs `down`
-/// on every online CPU), the emergency callback, and then frees the state.
+/// state while this lives. The emergency callback is registered right
+/// after the hotplug state turned VMX on (registering it first would WARN
+/// when another hypervisor holds the kernel's single slot) and goes last,
+/// so a crash while VMX is on turns it off; dropping removes the syscore
+/// hooks, the hotplug state (which runs `down` on every online CPU), the
+/// emergency callback, and then frees the state.
 pub(crate) struct Callbacks<T: Sync + 'static> {
     syscore: Option<KBox<Syscore>>,
     emergency: Option<extern "C" fn()>,
@@ -243,9 +287,6 @@ impl<T: Sync + 'static> Callbacks<T> {
         }
         // From here, dropping `this` undoes whatever was done.
         let mut this = Self { syscore: None, emergency: None, hotplug: None, slot, state: Some(state) };
-        // SAFETY: the callback stays valid until unregistered in `drop`.
-        unsafe { raw::cpu_emergency_register_virt_callback(Some(cb.emergency)) };
-        this.emergency = Some(cb.emergency);
         // SAFETY: `name` is 'static; the callbacks are plain functions that
         // stay valid while the module is loaded; the state is removed in
         // `drop`, which the module's exit path always reaches.
@@ -263,7 +304,12 @@ impl<T: Sync + 'static> Callbacks<T> {
             return Err(Error::from_errno(ret));
         }
         this.hotplug = Some(ret);
-        let ops = raw::syscore_ops { suspend: Some(cb.suspend), resume: Some(cb.resume), shutdown: None };
+        // Only now: if another hypervisor owns VMX (and this callback slot),
+        // the hotplug state failed above, before anything was registered.
+        // SAFETY: the callback stays valid until unregistered in `drop`.
+        unsafe { raw::cpu_emergency_register_virt_callback(Some(cb.emergency)) };
+        this.emergency = Some(cb.emergency);
+        let ops = raw::syscore_ops { suspend: Some(cb.suspend), resume: Some(cb.resume), shutdown: Some(cb.shutdown) };
         let reg = KBox::new(Syscore { node: Opaque::uninit(), ops }, GFP_KERNEL)?;
         let n = reg.node.get();
         // SAFETY: `n` is ours, sized for `struct syscore`; zero is its empty

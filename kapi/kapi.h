@@ -37,3 +37,8 @@ const unsigned long RVMX_CPUINFO_CAPS = __builtin_offsetof(struct cpuinfo_x86, x
 #include <asm/cpu.h>
 #include <asm/desc.h>
 #include <linux/preempt.h>
+#include <asm/hardirq.h>
+const unsigned int RVMX_FEATURE_IBPB_EXIT_TO_USER = X86_FEATURE_IBPB_EXIT_TO_USER;
+#if IS_ENABLED(CONFIG_KVM_INTEL)
+const unsigned long RVMX_IRQ_STAT_L1TF = __builtin_offsetof(irq_cpustat_t, kvm_cpu_l1tf_flush_l1d);
+#endif

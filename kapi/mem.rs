@@ -61,8 +61,8 @@ unsafe impl Send for KernelPage {}
 unsafe impl Sync for KernelPage {}
 
 /// A page holding one `T`, shared with userland through `mmap`: userland
-/// may write it at any time, so it is only read and written whole, with
-/// volatile accesses.
+/// may write it at any time, so it is read and written field by field,
+/// with volatile accesses, never through a Rust reference.
 pub(crate) struct SharedPage<T: Pod> {
     page: KernelPage,
     _t: PhantomData<T>,
@@ -77,14 +77,6 @@ impl<T: Pod> SharedPage<T> {
         Ok(Self { page: KernelPage::new()?, _t: PhantomData })
     }
 
-    /// Stores `v` in the page.
-    pub(crate) fn publish(&self, v: &T) {
-        // SAFETY: the page is ours, page-aligned and large enough for a `T`
-        // (`FITS`); `T: Pod` has no invariants, so a concurrent userland
-        // write can only change the values.
-        unsafe { self.page.as_ptr().cast::<T>().write_volatile(*v) };
-    }
-
     /// The byte at `offset` in the `T`, whatever userland wrote.
     pub(crate) fn read_u8(&self, offset: usize) -> Option<u8> {
         if offset >= core::mem::size_of::<T>() {
@@ -93,6 +85,27 @@ impl<T: Pod> SharedPage<T> {
         // SAFETY: in bounds of the `T` in our page (checked); any byte
         // value is valid.
         Some(unsafe { self.page.as_ptr().add(offset).read_volatile() })
+    }
+
+    /// Stores an aligned 32-bit value at `offset` in the `T` (userland's
+    /// fields around it untouched); `false` if out of bounds or misaligned.
+    pub(crate) fn write_u32(&self, offset: usize, v: u32) -> bool {
+        if offset % 4 != 0 || offset + 4 > core::mem::size_of::<T>() {
+            return false;
+        }
+        // SAFETY: in bounds and aligned (checked) in our page.
+        unsafe { self.page.as_ptr().add(offset).cast::<u32>().write_volatile(v) };
+        true
+    }
+
+    /// Stores an aligned 64-bit value at `offset` in the `T`.
+    pub(crate) fn write_u64(&self, offset: usize, v: u64) -> bool {
+        if offset % 8 != 0 || offset + 8 > core::mem::size_of::<T>() {
+            return false;
+        }
+        // SAFETY: in bounds and aligned (checked) in our page.
+        unsafe { self.page.as_ptr().add(offset).cast::<u64>().write_volatile(v) };
+        true
     }
 
     /// The aligned 64-bit value at `offset` in the `T`.

@@ -16,7 +16,7 @@ mod fd;
 mod mem;
 mod task;
 
-pub(crate) use abi::{read_pod, write_pod, Pod};
+pub(crate) use abi::{publish_exit, read_pod, write_pod, Pod};
 pub(crate) use cpu::*;
 pub(crate) use fd::{new_fd, FileObject, FileOps, MiscDevice, MiscFile, Vma};
 pub(crate) use mem::{KernelPage, PinnedPage, SharedPage, PIN_BATCH};

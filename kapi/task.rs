@@ -47,48 +47,77 @@ pub(crate) fn guest_exit(_irqs_off: &IrqsOff) {
     unsafe { (*kernel::bindings::get_current()).flags &= !raw::PF_VCPU };
 }
 
-/// A preempt notifier: while registered (a [`PreemptHookGuard`] lives),
-/// `sched_out` runs whenever the task that registered it leaves its CPU,
-/// with interrupts off (KVM's kvm_sched_out). Lives pinned in its owner.
+/// What runs when the task that registered a [`PreemptHook`] leaves its
+/// CPU (`sched_out`: interrupts off, scheduler locks held) or comes back
+/// on one (`sched_in`: interrupts on, preemption off): KVM's kvm_sched_out
+/// and kvm_sched_in.
+pub(crate) trait PreemptHandler: Sync {
+    /// The task is being switched out on this CPU.
+    fn sched_out(&self);
+    /// The task runs again, on this CPU or another.
+    fn sched_in(&self);
+}
+
+/// A preempt notifier with its handler: while registered (a
+/// [`PreemptHookGuard`] lives), the handler runs as the task leaves and
+/// regains a CPU. Lives pinned in its owner.
+#[repr(C)]
 #[pin_data]
-pub(crate) struct PreemptHook {
+pub(crate) struct PreemptHook<T: PreemptHandler> {
+    /// First, so the scheduler's pointer to it is a pointer to the hook.
     #[pin]
     notifier: Opaque<raw::preempt_notifier>,
+    /// The handler.
+    pub(crate) handler: T,
 }
 
 // SAFETY: the notifier is only touched by the task that registered it (the
-// kernel's list) and the scheduler on that task's behalf.
-unsafe impl Send for PreemptHook {}
+// kernel's list) and the scheduler on that task's behalf; `T` is `Sync`.
+unsafe impl<T: PreemptHandler> Send for PreemptHook<T> {}
 // SAFETY: as above.
-unsafe impl Sync for PreemptHook {}
+unsafe impl<T: PreemptHandler> Sync for PreemptHook<T> {}
 
-/// The scheduler's callbacks for every [`PreemptHook`]: on the way out, put
-/// the CPU's descriptor tables back (`restore_host_descriptors`).
-static PREEMPT_OPS: raw::preempt_ops = raw::preempt_ops { sched_in: Some(sched_in), sched_out: Some(sched_out) };
+/// The scheduler's callbacks for `PreemptHook<T>`.
+struct Ops<T>(core::marker::PhantomData<T>);
 
-extern "C" fn sched_in(_n: *mut raw::preempt_notifier, _cpu: i32) {}
-
-extern "C" fn sched_out(_n: *mut raw::preempt_notifier, _next: *mut raw::task_struct) {
-    // Interrupts are off here (the scheduler's rq lock is held).
-    let irqs = super::cpu::IrqsOff::new();
-    super::cpu::restore_host_descriptors(&irqs);
+impl<T: PreemptHandler> Ops<T> {
+    const OPS: raw::preempt_ops = raw::preempt_ops { sched_in: Some(sched_in::<T>), sched_out: Some(sched_out::<T>) };
 }
 
-impl PreemptHook {
-    /// An unregistered hook.
-    pub(crate) fn new() -> impl PinInit<Self> {
+/// # Safety
+/// Called by the scheduler with a notifier registered by `PreemptHook<T>`.
+unsafe extern "C" fn sched_in<T: PreemptHandler>(n: *mut raw::preempt_notifier, _cpu: i32) {
+    // SAFETY: `n` is the first field of a live, registered `PreemptHook<T>`
+    // (`#[repr(C)]`), which stays until unregistered.
+    unsafe { (*n.cast::<PreemptHook<T>>()).handler.sched_in() };
+}
+
+/// # Safety
+/// As for `sched_in`.
+unsafe extern "C" fn sched_out<T: PreemptHandler>(n: *mut raw::preempt_notifier, _next: *mut raw::task_struct) {
+    // SAFETY: as in `sched_in`.
+    unsafe { (*n.cast::<PreemptHook<T>>()).handler.sched_out() };
+}
+
+impl<T: PreemptHandler> PreemptHook<T> {
+    /// An unregistered hook with `handler`.
+    pub(crate) fn new(handler: T) -> impl PinInit<Self> {
+        let ops: &'static raw::preempt_ops = &Ops::<T>::OPS;
         pin_init!(Self {
-            // SAFETY: an all-zero notifier with its ops set is what
-            // preempt_notifier_init() makes (INIT_HLIST_NODE is zeroing).
-            notifier <- Opaque::ffi_init(|n: *mut raw::preempt_notifier| unsafe {
-                n.write(core::mem::zeroed());
-                (*n).ops = &PREEMPT_OPS as *const _ as *mut _;
+            notifier <- Opaque::ffi_init(move |n: *mut raw::preempt_notifier| {
+                // SAFETY: an all-zero notifier with its ops set is what
+                // preempt_notifier_init() makes (INIT_HLIST_NODE is zeroing).
+                unsafe {
+                    n.write(core::mem::zeroed());
+                    (*n).ops = ops as *const _ as *mut _;
+                }
             }),
+            handler,
         })
     }
 
     /// Registers the hook for the current task until the guard drops.
-    pub(crate) fn register(&self) -> PreemptHookGuard<'_> {
+    pub(crate) fn register(&self) -> PreemptHookGuard<'_, T> {
         // SAFETY: registered by the task itself, unregistered by the guard
         // (same task: the guard is not Send) before the hook can go away
         // (it borrows it); the notifier key is on while any VM exists
@@ -99,12 +128,12 @@ impl PreemptHook {
 }
 
 /// The registration of a [`PreemptHook`].
-pub(crate) struct PreemptHookGuard<'a> {
-    hook: &'a PreemptHook,
+pub(crate) struct PreemptHookGuard<'a, T: PreemptHandler> {
+    hook: &'a PreemptHook<T>,
     _not_send: core::marker::PhantomData<*mut ()>,
 }
 
-impl Drop for PreemptHookGuard<'_> {
+impl<T: PreemptHandler> Drop for PreemptHookGuard<'_, T> {
     fn drop(&mut self) {
         // SAFETY: registered by `register`, by this task.
         unsafe { raw::preempt_notifier_unregister(self.hook.notifier.get()) };

@@ -144,6 +144,7 @@ TEST(ioctls_get_ebusy_at_once_while_running)
 	EXPECT_EQ(-EBUSY, rvmx_get_sregs(&g.vcpu[0], &sregs));
 	EXPECT_EQ(-EBUSY, rvmx_run(&g.vcpu[0]));
 	EXPECT_GT(100.0, now_ms() - t0) TH_LOG("the ioctls took %.0f ms", now_ms() - t0);
+	printf("# four ioctls on the running vCPU returned EBUSY in %.2f ms\n", now_ms() - t0);
 	finish_spinner(_metadata, &g, &r, t);
 }
 
@@ -170,11 +171,13 @@ TEST(cpu_offline_online_and_affinity_while_guest_spins)
 	t0 = now_ms();
 	ASSERT_EQ(0, cpu_set_online(1, false));
 	EXPECT_GT(1000.0, now_ms() - t0) TH_LOG("offlining CPU 1 took %.0f ms", now_ms() - t0);
+	printf("# CPU 1 offline under the spinning guest in %.0f ms\n", now_ms() - t0);
 	EXPECT_EQ(0, thread_cpu(r.tid));
 	EXPECT_EQ(-EBUSY, rvmx_get_regs(&g.vcpu[0], &regs));
 	t0 = now_ms();
 	ASSERT_EQ(0, cpu_set_online(1, true));
 	EXPECT_GT(1000.0, now_ms() - t0) TH_LOG("onlining CPU 1 took %.0f ms", now_ms() - t0);
+	printf("# CPU 1 online again in %.0f ms\n", now_ms() - t0);
 
 	/* sched_setaffinity moves the vCPU thread at once. */
 	CPU_ZERO(&set);
@@ -185,6 +188,7 @@ TEST(cpu_offline_online_and_affinity_while_guest_spins)
 		usleep(10 * 1000);
 	EXPECT_EQ(1, cpu);
 	EXPECT_GT(1000.0, now_ms() - t0) TH_LOG("moving the vCPU thread took %.0f ms", now_ms() - t0);
+	printf("# the vCPU thread moved to CPU 1 in %.0f ms\n", now_ms() - t0);
 	/* The guest still runs there, and finishes. */
 	finish_spinner(_metadata, &g, &r, t);
 }
@@ -203,9 +207,15 @@ TEST(immediate_exit_returns_eintr_before_entry)
 	ASSERT_EQ(0, rvmx_get_regs(&g.vcpu[0], &after));
 	EXPECT_EQ(regs.rip, after.rip);		/* the guest did not run */
 	g.vcpu[0].run->immediate_exit = 0;
+	/* rvmx never writes the bytes userland owns (immediate_exit and the
+	 * padding after it): a flag set by another thread is never lost. */
+	memset(g.vcpu[0].run->padding1, 0xa5, sizeof(g.vcpu[0].run->padding1));
 	ASSERT_EQ(0, rvmx_run(&g.vcpu[0]));
 	ASSERT_EQ(RVMX_EXIT_IO, g.vcpu[0].run->exit_reason);
 	ASSERT_EQ(0x71, g.vcpu[0].run->io.port);
+	for (size_t i = 0; i < sizeof(g.vcpu[0].run->padding1); i++)
+		EXPECT_EQ(0xa5, g.vcpu[0].run->padding1[i]);
+	EXPECT_EQ(0, g.vcpu[0].run->immediate_exit);
 	/* The IN is completed, then immediate_exit returns before entry. */
 	g.vcpu[0].run->io.data = 0x5c;
 	g.vcpu[0].run->immediate_exit = 1;

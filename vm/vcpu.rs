@@ -5,6 +5,7 @@
 use super::VcpuId;
 use crate::dev::ioctl::{self, Arg, Entry};
 use crate::kapi::{self, FileObject, GuestFpu, PreemptHook, SharedPage, Vma};
+use crate::vmx::run::HostSwitch;
 use crate::uapi;
 use crate::vmcs::field::{Seg, VmcsAccess, *};
 use crate::vmcs::{setup, Loaded, Vmcs};
@@ -30,10 +31,9 @@ pub(crate) struct Vcpu {
     /// An ioctl is in progress (RUN for as long as the guest runs): the
     /// others get -EBUSY at once instead of waiting.
     busy: AtomicBool,
-    /// Puts the host's descriptor tables back when the vCPU task leaves a
-    /// CPU during RUN.
+    /// Puts host state back when the vCPU task leaves a CPU during RUN.
     #[pin]
-    pub(crate) preempt: PreemptHook,
+    pub(crate) preempt: PreemptHook<HostSwitch>,
     #[pin]
     pub(crate) state: Mutex<State>,
 }
@@ -51,6 +51,8 @@ pub(crate) struct State {
     /// Flush L1D before the next entry (L1TF, "cond" mode): the host ran
     /// code since the last one that may have left secrets in it.
     pub(crate) l1d_flush: bool,
+    /// The guest has EFER.SCE this RUN: its SYSCALL MSRs are switched.
+    pub(crate) guest_sce: bool,
     pub(crate) fpu: GuestFpu,
 }
 
@@ -83,8 +85,9 @@ impl Vcpu {
         let vpid = Vpid::alloc().ok_or(ENOSPC)?;
         let vmcs = Vmcs::new(Basic(caps.basic).revision())?;
         vmcs.with_loaded(|v| setup::init(v, &caps, id.vm.eptp(), vpid.0))??;
-        let host = HostState { cr3: 0, cr4: 0, fs_base: 0, cpu: -1 };
-        let state = State { cpu: CpuState::default(), host, broken: false, l1d_flush: true, fpu: GuestFpu::new()? };
+        // Never a real value: the first entry writes every one of them.
+        let host = HostState { cr3: u64::MAX, cr4: u64::MAX, fs_base: u64::MAX, cpu: -1 };
+        let state = State { cpu: CpuState::default(), host, broken: false, l1d_flush: true, guest_sce: false, fpu: GuestFpu::new()? };
         let run_page = SharedPage::new()?;
         let vcpu = Arc::pin_init(
             pin_init!(Vcpu {
@@ -93,7 +96,7 @@ impl Vcpu {
                 vmcs,
                 run_page,
                 busy: AtomicBool::new(false),
-                preempt <- PreemptHook::new(),
+                preempt <- PreemptHook::new(HostSwitch::new()),
                 state <- kernel::new_mutex!(state),
             }),
             GFP_KERNEL,

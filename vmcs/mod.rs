@@ -34,6 +34,9 @@ pub(crate) struct Region {
     /// The value HOST_RSP holds (0: never written); the stub rewrites the
     /// field only when its frame is elsewhere (KVM's host_state.rsp).
     host_rsp: AtomicU64,
+    /// A VMCLEAR failed: where the VMCS's state is is unknown, so it is
+    /// never loaded again (its vCPU's RUN and register ioctls fail).
+    broken: AtomicBool,
 }
 
 impl Region {
@@ -45,7 +48,8 @@ impl Region {
             return;
         }
         if insn::vmclear(&self.page).is_err() {
-            pr_err!("VMCLEAR failed on CPU {}\n", kapi::this_cpu());
+            pr_err!("VMCLEAR failed on CPU {}; the vCPU is stopped\n", kapi::this_cpu());
+            self.broken.store(true, Ordering::Release);
         }
         self.launched.store(false, Ordering::Relaxed);
         // Everything above is done before another CPU may load it.
@@ -75,7 +79,13 @@ impl Vmcs {
         let mut page = KernelPage::new()?;
         page.set_first_u32(revision);
         let region = Arc::new(
-            Region { page, cpu: AtomicI32::new(-1), launched: AtomicBool::new(false), host_rsp: AtomicU64::new(0) },
+            Region {
+                page,
+                cpu: AtomicI32::new(-1),
+                launched: AtomicBool::new(false),
+                host_rsp: AtomicU64::new(0),
+                broken: AtomicBool::new(false),
+            },
             GFP_KERNEL,
         )?;
         insn::vmclear(&region.page)?;
@@ -103,12 +113,18 @@ impl Vmcs {
     /// off). Interrupts stay off while the token lives.
     pub(crate) fn load<'a>(&self, irqs: &'a IrqsOff) -> Result<Loaded<'a>, NotHere> {
         let r = &self.region;
+        if r.broken.load(Ordering::Acquire) {
+            return Err(NotHere::Failed(VmxFail::Invalid));
+        }
+        if insn::read_cr4() & crate::x86::cr4::VMXE == 0 {
+            return Err(NotHere::VmxOff);
+        }
         let here = kapi::this_cpu() as i32;
         let cpu = r.cpu.load(Ordering::Acquire);
         if cpu != here && cpu != -1 {
             return Err(NotHere::ActiveOn(cpu));
         }
-        let cur = Current::load(&r.page, irqs).map_err(|e| if e == VmxFail::Fault { NotHere::VmxOff } else { NotHere::Failed(e) })?;
+        let cur = Current::load(&r.page, irqs).map_err(NotHere::Failed)?;
         if cpu == -1 {
             r.cpu.store(here, Ordering::Release);
         }
@@ -141,6 +157,9 @@ impl Vmcs {
                 }
                 Err(NotHere::VmxOff) => {
                     drop(irqs);
+                    if crate::vmx::cpu::shutting_down() || kapi::signal_pending() {
+                        return Err(EIO);
+                    }
                     kapi::schedule();
                 }
                 Err(NotHere::Failed(e)) => return Err(e.into()),

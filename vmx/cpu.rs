@@ -98,6 +98,7 @@ impl VmxCpus {
             emergency: emergency_off,
             suspend,
             resume,
+            shutdown,
         };
         // Dropping the callbacks removes the hotplug state, which turns VMX
         // off in every online CPU, and then frees the regions.
@@ -124,6 +125,24 @@ pub(crate) fn cpu_status() -> (u64, u64) {
         }
     }
     (online, vmx)
+}
+
+/// Set when the host reboots or kexecs: VMX is going off everywhere, for
+/// good; runs end with -EIO instead of waiting for a CPU with VMX.
+static SHUTTING_DOWN: AtomicBool = AtomicBool::new(false);
+
+/// Whether the host is rebooting (see [`SHUTTING_DOWN`]).
+pub(crate) fn shutting_down() -> bool {
+    SHUTTING_DOWN.load(Ordering::Acquire)
+}
+
+/// Reboot or kexec: VMX off in every CPU, VMCSs written back first, as
+/// KVM's kvm_shutdown does. Without it, the CPU that kexecs would still be
+/// in VMX operation (only the others leave it, through the emergency
+/// callback) and the next kernel would fault clearing CR4.VMXE.
+extern "C" fn shutdown(_: *mut core::ffi::c_void) {
+    SHUTTING_DOWN.store(true, Ordering::Release);
+    kapi::on_each_cpu(&mut (), |_| vmx_off(kapi::this_cpu()));
 }
 
 fn shared() -> Option<&'static Shared> {

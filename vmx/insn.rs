@@ -287,6 +287,27 @@ pub(crate) fn write_dr7_fixed() {
     unsafe { asm!("mov dr7, {}", in(reg) 0x400u64, options(nomem, nostack, preserves_flags)) };
 }
 
+/// The SYSCALL MSRs, in the order of [`write_syscall_msrs`].
+pub(crate) const SYSCALL_MSRS: [HostMsr; 4] = [HostMsr::Star, HostMsr::Lstar, HostMsr::Cstar, HostMsr::Sfmask];
+
+/// Writes STAR, LSTAR, CSTAR and FMASK (the host kernel uses them only for
+/// SYSCALL from userland; the run loop loads a guest's, which SYSCALL in
+/// the guest uses, and puts the host's back before the task can return to
+/// userland or leave the CPU). A non-canonical LSTAR/CSTAR is not written.
+pub(crate) fn write_syscall_msrs(v: [u64; 4]) {
+    for (m, val) in SYSCALL_MSRS.into_iter().zip(v) {
+        if matches!(m, HostMsr::Lstar | HostMsr::Cstar) && !crate::x86::canonical(val) {
+            continue;
+        }
+        // SAFETY: the MSRs exist on every x86-64 CPU and take any value
+        // (the addresses are canonical, checked); only SYSCALL reads them.
+        unsafe {
+            asm!("wrmsr", in("ecx") m.index(), in("eax") val as u32, in("edx") (val >> 32) as u32,
+                 options(nomem, nostack, preserves_flags))
+        };
+    }
+}
+
 /// Restores IA32_DEBUGCTL to the host's value after a VM exit cleared it
 /// (SDM Vol. 3C 28.5.1); `v` is what [`rdmsr`] read before the entry.
 pub(crate) fn restore_debugctl(v: u64) {
@@ -323,6 +344,14 @@ pub(crate) enum HostMsr {
     KernelGsBase,
     /// IA32_DEBUGCTL.
     DebugCtl,
+    /// IA32_STAR.
+    Star,
+    /// IA32_LSTAR.
+    Lstar,
+    /// IA32_CSTAR.
+    Cstar,
+    /// IA32_FMASK.
+    Sfmask,
 }
 
 impl HostMsr {
@@ -338,6 +367,10 @@ impl HostMsr {
             HostMsr::GsBase => msr::GS_BASE,
             HostMsr::KernelGsBase => msr::KERNEL_GS_BASE,
             HostMsr::DebugCtl => msr::DEBUGCTL,
+            HostMsr::Star => msr::STAR,
+            HostMsr::Lstar => msr::LSTAR,
+            HostMsr::Cstar => msr::CSTAR,
+            HostMsr::Sfmask => msr::SFMASK,
         }
     }
 }

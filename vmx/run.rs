@@ -30,13 +30,14 @@ use super::exit::{self, Env, Next};
 use super::exit_info::{reason, ExitReason};
 use super::insn::{self, HostMsr, Pke, VmxFail};
 use super::mitigation::L1dFlush;
-use crate::kapi::{self, IrqsOff};
+use crate::kapi::{self, Feature, IrqsOff, PreemptHandler};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use crate::uapi::{rvmx_exit_io, rvmx_run};
 use crate::vm::memory::Fault;
 use crate::vm::vcpu::{State, Vcpu};
-use crate::vmcs::field::{VmcsAccess, EXIT_REASON, GUEST_CR4, HOST_CR3, HOST_CR4, HOST_FS_BASE, VM_INSTRUCTION_ERROR};
+use crate::vmcs::field::{VmcsAccess, EXIT_REASON, GUEST_CR4, GUEST_IA32_EFER, HOST_CR3, HOST_CR4, HOST_FS_BASE, VM_INSTRUCTION_ERROR};
 use crate::vmcs::{setup, Loaded, NotHere};
-use crate::x86::cr4;
+use crate::x86::{cr4, efer};
 use core::mem::offset_of;
 use kernel::prelude::*;
 
@@ -51,15 +52,68 @@ pub(crate) fn run(vcpu: &Vcpu) -> Result {
         return Err(EIO);
     }
     st.fpu.swap(true)?;
+    let sw = &vcpu.preempt.handler;
+    sw.save_host_syscall();
     let hook = vcpu.preempt.register();
     let result = run_loop(vcpu, &mut st);
     // Before userland can run here: the CPUs this task left were restored
     // by the hook, this one is done now.
-    kapi::restore_host_descriptors(&IrqsOff::new());
+    sw.sched_out();
     drop(hook);
     let fpu = st.fpu.swap(false);
     result?;
     fpu
+}
+
+/// Host state the run loop leaves switched while its task is on a CPU, put
+/// back when the task leaves the CPU (the vCPU's preempt hook: KVM's
+/// kvm_sched_out and user-return MSRs) and at the end of RUN.
+pub(crate) struct HostSwitch {
+    /// The task was switched in since the last entry (L1D "cond" flush).
+    scheduled_in: AtomicBool,
+    /// The guest's SYSCALL MSRs are loaded; the host's are `host_syscall`.
+    syscall_loaded: AtomicBool,
+    host_syscall: [AtomicU64; 4],
+}
+
+impl HostSwitch {
+    /// Nothing switched.
+    pub(crate) fn new() -> Self {
+        Self {
+            scheduled_in: AtomicBool::new(false),
+            syscall_loaded: AtomicBool::new(false),
+            host_syscall: [const { AtomicU64::new(0) }; 4],
+        }
+    }
+
+    /// Reads the host's SYSCALL MSRs (the same on every CPU: the kernel's
+    /// entry point and selectors), at the start of RUN.
+    fn save_host_syscall(&self) {
+        for (slot, m) in self.host_syscall.iter().zip(insn::SYSCALL_MSRS) {
+            slot.store(insn::rdmsr(m), Ordering::Relaxed);
+        }
+    }
+
+    /// Loads the guest's SYSCALL MSRs unless they are loaded. Interrupts off.
+    fn load_guest_syscall(&self, guest: [u64; 4]) {
+        if !self.syscall_loaded.swap(true, Ordering::Relaxed) {
+            insn::write_syscall_msrs(guest);
+        }
+    }
+}
+
+impl PreemptHandler for HostSwitch {
+    fn sched_out(&self) {
+        let irqs = IrqsOff::new();
+        kapi::restore_host_descriptors(&irqs);
+        if self.syscall_loaded.swap(false, Ordering::Relaxed) {
+            insn::write_syscall_msrs(self.host_syscall.each_ref().map(|v| v.load(Ordering::Relaxed)));
+        }
+    }
+
+    fn sched_in(&self) {
+        self.scheduled_in.store(true, Ordering::Relaxed);
+    }
 }
 
 /// What stays the same for a whole RUN.
@@ -68,12 +122,19 @@ struct Run<'a> {
     /// Protection keys are on: PKRU is switched (the host's value here).
     pke: Option<(Pke, u32)>,
     l1d: L1dFlush,
+    /// The kernel wants IBPB before userland after a guest ran (VMSCAPE).
+    ibpb_exit_to_user: bool,
 }
 
 fn run_loop(vcpu: &Vcpu, st: &mut State) -> Result {
     let caps = crate::vmx::cpu::loaded_caps()?;
     let pke = Pke::here().map(|p| (p, p.read()));
-    let run = Run { env: Env { caps: &caps, vcpu_id: vcpu.id.id, host_cpuid: insn::cpuid }, pke, l1d: crate::vmx::cpu::l1d_mode() };
+    let run = Run {
+        env: Env { caps: &caps, vcpu_id: vcpu.id.id, host_cpuid: insn::cpuid },
+        pke,
+        l1d: crate::vmx::cpu::l1d_mode(),
+        ibpb_exit_to_user: kapi::cpu_has(Feature::IbpbExitToUser),
+    };
     // Back from userland: the host ran arbitrary code since the last entry.
     st.l1d_flush = true;
     let mut first = true;
@@ -96,8 +157,12 @@ fn run_loop(vcpu: &Vcpu, st: &mut State) -> Result {
                     continue;
                 }
                 Err(NotHere::VmxOff) => {
-                    // This CPU is going down: let the scheduler move us.
+                    // This CPU is going down (or the host is): let the
+                    // scheduler move us; signals still end the RUN.
                     drop(irqs);
+                    if crate::vmx::cpu::shutting_down() {
+                        return Err(EIO);
+                    }
                     kapi::schedule();
                     continue;
                 }
@@ -108,6 +173,9 @@ fn run_loop(vcpu: &Vcpu, st: &mut State) -> Result {
             kapi::reload_fpu_if_needed(&irqs);
             enter_and_exit(vcpu, st, &run, &irqs, &v, core::mem::take(&mut first))?
         };
+        // The tick that made the guest exit has been counted as guest time
+        // by now (PF_VCPU was still set when interrupts came back on).
+        kapi::guest_exit(&IrqsOff::new());
         // Interrupts are on again: a host interrupt that made the guest
         // exit has been handled by now.
         match next {
@@ -116,9 +184,10 @@ fn run_loop(vcpu: &Vcpu, st: &mut State) -> Result {
                 // Warn (the guest runs on) or SIGBUS for the VMM (the next
                 // iteration sees it), as the host's split-lock policy says.
                 let _ = kapi::handle_guest_split_lock(rip);
+                st.l1d_flush = true;
             }
             Next::ToUser(e) => {
-                vcpu.run_page.publish(&(&e).into());
+                kapi::publish_exit(&vcpu.run_page, &(&e).into());
                 return Ok(());
             }
             Next::Fault { gpa, qualification } => {
@@ -127,7 +196,7 @@ fn run_loop(vcpu: &Vcpu, st: &mut State) -> Result {
                 match vcpu.id.vm.memory().lock().fault(gpa)? {
                     Fault::Mapped => {}
                     Fault::Unmapped => {
-                        vcpu.run_page.publish(&(&exit::mmio(gpa, qualification)).into());
+                        kapi::publish_exit(&vcpu.run_page, &(&exit::mmio(gpa, qualification)).into());
                         return Ok(());
                     }
                 }
@@ -164,6 +233,10 @@ fn enter_and_exit(vcpu: &Vcpu, st: &mut State, run: &Run<'_>, irqs: &IrqsOff, v:
             v.write(HOST_FS_BASE, fs);
             st.host.fs_base = fs;
         }
+        // SYSCALL in the guest must not use (and show) the host's entry
+        // point: the guest's MSRs while it has EFER.SCE (EFER cannot change
+        // during a RUN but by SET_SREGS, between RUNs).
+        st.guest_sce = v.read(GUEST_IA32_EFER) & efer::SCE != 0;
         if st.cpu.pending_in.is_some() {
             let data = vcpu.run_page.read_u64(offset_of!(rvmx_run, __bindgen_anon_1) + offset_of!(rvmx_exit_io, data));
             exit::complete_in(v, &mut st.cpu, data.unwrap_or(0));
@@ -203,14 +276,27 @@ fn enter_and_exit(vcpu: &Vcpu, st: &mut State, run: &Run<'_>, irqs: &IrqsOff, v:
     if host_kgs != st.cpu.kernel_gs_base {
         insn::write_kernel_gs_base(st.cpu.kernel_gs_base);
     }
+    if st.guest_sce {
+        vcpu.preempt.handler.load_guest_syscall(st.cpu.syscall);
+    }
     let sel = insn::selectors();
     let ldt = insn::sldt();
-    match run.l1d {
-        L1dFlush::Always => crate::vmx::cpu::flush_l1d(),
-        L1dFlush::Cond if core::mem::take(&mut st.l1d_flush) => crate::vmx::cpu::flush_l1d(),
-        _ => {}
-    }
     kapi::guest_enter(irqs);
+    // L1D last: nothing of the host's may come back into it before entry.
+    let flush = match run.l1d {
+        L1dFlush::Always => true,
+        L1dFlush::Cond => {
+            // Since the last entry: back from userland, rescheduled or moved
+            // (the preempt hook), an interrupt or NMI here, a page fault-in.
+            let scheduled = vcpu.preempt.handler.scheduled_in.swap(false, Ordering::Relaxed);
+            let irq = kapi::take_irq_l1d_flush(irqs);
+            core::mem::take(&mut st.l1d_flush) | scheduled | irq
+        }
+        L1dFlush::Never => false,
+    };
+    if flush {
+        crate::vmx::cpu::flush_l1d();
+    }
 
     // SAFETY: the VMCS `v` is this vCPU's (`vcpu.vmcs`, loaded above) and
     // its host state is right for this CPU and task: the constant part was
@@ -219,7 +305,11 @@ fn enter_and_exit(vcpu: &Vcpu, st: &mut State, run: &Run<'_>, irqs: &IrqsOff, v:
     // `host_rsp` and `launched` are the VMCS's own.
     let r = unsafe { v.current().vmrun(&mut st.cpu.regs, vcpu.vmcs.launched(), vcpu.vmcs.host_rsp()) };
 
-    kapi::guest_exit(irqs);
+    // A guest ran here: the kernel's VMSCAPE mitigation issues IBPB before
+    // userland runs on this CPU (KVM sets the same flag).
+    if run.ibpb_exit_to_user {
+        kapi::ibpb_before_userland(irqs);
+    }
     // The exit set DR7 to 0x400 and cleared IA32_DEBUGCTL (SDM Vol. 3C
     // 28.5.1): the host's come back first.
     if debugctl != 0 {

@@ -96,6 +96,14 @@ pub mod msr {
     pub const PAT: u32 = 0x277;
     /// IA32_EFER.
     pub const EFER: u32 = 0xc000_0080;
+    /// IA32_STAR.
+    pub const STAR: u32 = 0xc000_0081;
+    /// IA32_LSTAR.
+    pub const LSTAR: u32 = 0xc000_0082;
+    /// IA32_CSTAR.
+    pub const CSTAR: u32 = 0xc000_0083;
+    /// IA32_FMASK.
+    pub const SFMASK: u32 = 0xc000_0084;
     /// IA32_FS_BASE.
     pub const FS_BASE: u32 = 0xc000_0100;
     /// IA32_GS_BASE.

@@ -37,6 +37,9 @@ pub struct CpuState {
     /// PKRU (protection-key rights; switched by the run loop when the host
     /// uses protection keys and the guest turned them on). 0 at reset.
     pub pkru: u32,
+    /// STAR, LSTAR, CSTAR, FMASK: what SYSCALL in the guest uses (switched
+    /// by the run loop while the guest has EFER.SCE). 0 at reset.
+    pub syscall: [u64; 4],
     /// IA32_KERNEL_GS_BASE (switched by the run loop).
     pub kernel_gs_base: u64,
     /// An IN waiting for userland's data.
