@@ -266,11 +266,15 @@ bench() {
 			done
 	done
 	echo "bench rvmx_bench --trace" > "$BUILD/bench-trace.run"
-	KDIR=$kd MODULE_KO=$out/rvmx.ko MITIGATIONS=mitigations=off BOCHS_EXTRA="magic_break: enabled=1" \
-		BOCHS_RC='c\ntrace on\nc\ntrace off\nc\ntrace on\nc\ntrace off\nc' \
-		boot bench-trace 1 corei7_skylake_x "$BUILD/bench-trace.run"
-	echo
-	python3 "$RVMX_ROOT/tools/trace-count.py" "$BUILD/boot/bench-trace/bochs.out"
+	for mit in off default; do
+		KDIR=$kd MODULE_KO=$out/rvmx.ko MITIGATIONS=$([ $mit = off ] && echo mitigations=off) \
+			BOCHS_EXTRA="magic_break: enabled=1" \
+			BOCHS_RC='c\ntrace on\nc\ntrace off\nc\ntrace on\nc\ntrace off\nc' \
+			boot "bench-trace-$mit" 1 corei7_skylake_x "$BUILD/bench-trace.run"
+		echo
+		echo "mitigations=$mit:"
+		python3 "$RVMX_ROOT/tools/trace-count.py" "$BUILD/boot/bench-trace-$mit/bochs.out"
+	done
 }
 
 shell() {

@@ -246,7 +246,7 @@ SYM_FUNC_END(rvmx_vmrun)
  * where the kernel uses FRED, else by calling the IDT entry with an
  * interrupt frame built here (it returns with IRET). Interrupts off.
  */
-#define RVMX_FRED_NMI_SS (__KERNEL_DS | (1 << 18) | (NMI_VECTOR << 32) | (EVENT_TYPE_NMI << 48) | (1 << 57))
+#define RVMX_FRED_NMI_SS (__KERNEL_DS | (1 << 18) | (X86_TRAP_NMI << 32) | (EVENT_TYPE_NMI << 48) | (1 << 57))
 SYM_FUNC_START(rvmx_do_nmi)
 #ifdef CONFIG_X86_FRED
 	ALTERNATIVE "", "jmp .Lnmi_fred", X86_FEATURE_FRED
