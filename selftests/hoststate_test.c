@@ -34,6 +34,11 @@ GUEST_CODE(pkru, ".code64",
 	"	out %eax, $0x51\n"
 	"	hlt\n");
 
+/* SYSCALL: goes wherever the guest's IA32_LSTAR says. */
+GUEST_CODE(do_syscall, ".code64",
+	"	syscall\n"
+	"	hlt\n");
+
 /* A few exits (OUT), then halt. */
 GUEST_CODE(outs, ".code16",
 	"	mov $3, %cx\n"
@@ -72,6 +77,26 @@ TEST(guest_pkru_does_not_reach_the_vmm)
 	ASSERT_EQ(0xc, guest_expect_out(&g, 0, 0x51));
 	EXPECT_EQ(mine, rdpkru());
 	wrpkru(0);
+	guest_destroy(&g);
+}
+
+/* A guest with EFER.SCE runs SYSCALL with its own STAR/LSTAR/FMASK (all 0
+ * after reset: it lands at 0), never the host's, which would send it to
+ * the host kernel's entry point and show that address in its CR2. */
+TEST(guest_syscall_uses_guest_msrs)
+{
+	static const unsigned char at_zero[] = { 0xb0, 0x77, 0xe6, 0x53, 0xf4 };	/* mov $0x77,%al; out %al,$0x53; hlt */
+	struct rvmx_sregs s;
+	struct guest g;
+
+	ASSERT_EQ(0, rvmx_ensure_loaded());
+	ASSERT_EQ(0, guest_create(&g, 4 << 20, 1, do_syscall_start, do_syscall_end));
+	ASSERT_EQ(0, guest_long_mode(&g, 0));
+	memcpy(g.mem, at_zero, sizeof(at_zero));
+	ASSERT_EQ(0, rvmx_get_sregs(&g.vcpu[0], &s));
+	s.efer |= 1;	/* SCE */
+	ASSERT_EQ(0, rvmx_set_sregs(&g.vcpu[0], &s));
+	EXPECT_EQ(0x77, guest_expect_out(&g, 0, 0x53)) TH_LOG("SYSCALL in the guest did not land at its own LSTAR (0)");
 	guest_destroy(&g);
 }
 
