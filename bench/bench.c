@@ -177,6 +177,17 @@ static void vm_create_mode(struct vm *v, int kvm, const unsigned char *code, siz
 		struct kvm_sregs s;
 		struct kvm_regs r = { .rip = 0x1000, .rflags = 2 };
 
+		if (mode == LONG) {
+			/* KVM refuses EFER.LME unless the guest's CPUID has long mode. */
+			static struct {
+				struct kvm_cpuid2 c;
+				struct kvm_cpuid_entry2 e[100];
+			} cpuid = { .c.nent = 100 };
+
+			cpuid.c.nent = 100;
+			if (ioctl(v->sys, KVM_GET_SUPPORTED_CPUID, &cpuid) || ioctl(v->vcpu, KVM_SET_CPUID2, &cpuid))
+				die("KVM CPUID");
+		}
 		if (ioctl(v->vcpu, KVM_GET_SREGS, &s))
 			die("KVM_GET_SREGS");
 		s.cs.base = 0;
@@ -198,8 +209,10 @@ static void vm_create_mode(struct vm *v, int kvm, const unsigned char *code, siz
 			s.cr4 = 0x20;
 			s.efer = 0x500;
 		}
-		if (ioctl(v->vcpu, KVM_SET_SREGS, &s) || ioctl(v->vcpu, KVM_SET_REGS, &r))
-			die("KVM_SET_*REGS");
+		if (ioctl(v->vcpu, KVM_SET_SREGS, &s))
+			die(mode == LONG ? "KVM_SET_SREGS (long mode)" : "KVM_SET_SREGS");
+		if (ioctl(v->vcpu, KVM_SET_REGS, &r))
+			die("KVM_SET_REGS");
 	} else {
 		struct rvmx_sregs s;
 		struct rvmx_regs r = { .rip = 0x1000, .rflags = 2 };

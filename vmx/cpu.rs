@@ -38,6 +38,9 @@ struct Shared {
     vmcss: SpinLock<KVec<Option<Arc<Region>>>>,
     /// The L1D flush before VM entry (L1TF).
     l1d: L1d,
+    /// The host's SYSCALL MSRs (the kernel sets the same on every CPU at
+    /// boot), for the run loop to put back.
+    host_syscall: [u64; 4],
 }
 
 /// How to flush L1D before VM entry: when (`mode`), and how: IA32_FLUSH_CMD
@@ -88,7 +91,13 @@ impl VmxCpus {
             pr_info!("L1TF: flushing L1D before VM entry ({:?}, {})\n", l1d.mode, if l1d.hw { "IA32_FLUSH_CMD" } else { "software" });
         }
         let shared = KBox::pin_init(
-            pin_init!(Shared { caps, slots, vmcss <- kernel::new_spinlock!(KVec::new()), l1d }),
+            pin_init!(Shared {
+                caps,
+                slots,
+                vmcss <- kernel::new_spinlock!(KVec::new()),
+                l1d,
+                host_syscall: insn::SYSCALL_MSRS.map(insn::rdmsr),
+            }),
             GFP_KERNEL,
         )?;
         let cb = CpuCallbacks {
@@ -147,6 +156,11 @@ extern "C" fn shutdown(_: *mut core::ffi::c_void) {
 
 fn shared() -> Option<&'static Shared> {
     SHARED.get()
+}
+
+/// The host's STAR, LSTAR, CSTAR and FMASK.
+pub(crate) fn host_syscall_msrs() -> [u64; 4] {
+    shared().map_or([0; 4], |s| s.host_syscall)
 }
 
 /// When the run loop flushes L1D before entry.

@@ -355,6 +355,7 @@ pub(crate) enum HostMsr {
 }
 
 impl HostMsr {
+    #[inline(always)]
     fn index(self) -> u32 {
         match self {
             HostMsr::FeatureControl => msr::FEATURE_CONTROL,
@@ -376,6 +377,7 @@ impl HostMsr {
 }
 
 /// RDMSR of one of the MSRs every CPU rvmx runs on has.
+#[inline]
 pub(crate) fn rdmsr(m: HostMsr) -> u64 {
     // SAFETY: the MSR exists (see `HostMsr`); RDMSR only reads.
     unsafe { rdmsr_raw(m.index()) }
@@ -385,6 +387,7 @@ pub(crate) fn rdmsr(m: HostMsr) -> u64 {
 ///
 /// # Safety
 /// The MSR must exist on this CPU (else RDMSR raises #GP).
+#[inline]
 unsafe fn rdmsr_raw(msr: u32) -> u64 {
     let (lo, hi): (u32, u32);
     // SAFETY: the caller checked that the MSR exists.
@@ -524,8 +527,9 @@ pub(crate) fn idt_base() -> u64 {
     u64::from_le_bytes([d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9]])
 }
 
-/// This CPU's segment selectors, as read (only [`selectors`] makes one,
-/// so [`load_ds_es`] gets selectors that are valid here).
+/// This CPU's segment selectors, as read (only [`selectors`] and
+/// [`data_selectors`] make one, so [`load_ds_es`] gets selectors that are
+/// valid here).
 #[derive(Clone, Copy)]
 pub(crate) struct Selectors {
     cs: u16,
@@ -600,6 +604,14 @@ impl Ldt {
             unsafe { asm!("lldt {0:x}", in(reg) self.0, options(nomem, nostack, preserves_flags)) };
         }
     }
+}
+
+/// DS and ES, to reload after an exit (which nulls them).
+pub(crate) fn data_selectors() -> Selectors {
+    let (ds, es): (u16, u16);
+    // SAFETY: reading selectors has no side effect.
+    unsafe { asm!("mov {0:x}, ds", "mov {1:x}, es", out(reg) ds, out(reg) es, options(nomem, nostack, preserves_flags)) };
+    Selectors { cs: 0, ss: 0, ds, es, tr: 0 }
 }
 
 /// Reloads DS and ES (a VM exit leaves them null).

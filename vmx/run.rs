@@ -14,8 +14,11 @@
 //!   where it was active if that is another one (vmcs/mod.rs), and the
 //!   per-CPU host state and the VPID's cached translations are renewed
 //!   when the guest runs on another CPU than last time;
-//! - around each entry: guest CR2, IA32_KERNEL_GS_BASE and PKRU in, the
-//!   host's back out; host hardware breakpoints off, then restored;
+//! - around each entry: guest CR2 and PKRU in, the host's back out; the
+//!   guest's IA32_KERNEL_GS_BASE and SYSCALL MSRs stay loaded while the
+//!   task is on the CPU (the host kernel uses them only on the way to
+//!   userland or another task: the preempt hook and the end of RUN put the
+//!   host's back); host hardware breakpoints off, then restored;
 //!   IA32_DEBUGCTL restored (an exit clears it); DS/ES reloaded; L1D
 //!   flushed as the L1TF mitigation says; the rest of the speculation
 //!   defences are in the stub;
@@ -54,12 +57,14 @@ pub(crate) fn run(vcpu: &Vcpu) -> Result {
     st.fpu.swap(true)?;
     let sw = &vcpu.preempt.handler;
     sw.save_host_syscall();
+    sw.guest_kgs.store(st.cpu.kernel_gs_base, Ordering::Relaxed);
     let hook = vcpu.preempt.register();
     let result = run_loop(vcpu, &mut st);
     // Before userland can run here: the CPUs this task left were restored
     // by the hook, this one is done now.
     sw.sched_out();
     drop(hook);
+    st.cpu.kernel_gs_base = sw.guest_kgs.load(Ordering::Relaxed);
     let fpu = st.fpu.swap(false);
     result?;
     fpu
@@ -74,6 +79,13 @@ pub(crate) struct HostSwitch {
     /// The guest's SYSCALL MSRs are loaded; the host's are `host_syscall`.
     syscall_loaded: AtomicBool,
     host_syscall: [AtomicU64; 4],
+    /// The guest's IA32_KERNEL_GS_BASE is loaded (SWAPGS in the guest may
+    /// change it: it is read back when unloaded); the host's is `host_kgs`.
+    /// The host kernel uses the MSR only when it returns to userland or
+    /// switches tasks (save_fsgs, after the preempt hook ran).
+    kgs_loaded: AtomicBool,
+    host_kgs: AtomicU64,
+    guest_kgs: AtomicU64,
 }
 
 impl HostSwitch {
@@ -83,14 +95,30 @@ impl HostSwitch {
             scheduled_in: AtomicBool::new(false),
             syscall_loaded: AtomicBool::new(false),
             host_syscall: [const { AtomicU64::new(0) }; 4],
+            kgs_loaded: AtomicBool::new(false),
+            host_kgs: AtomicU64::new(0),
+            guest_kgs: AtomicU64::new(0),
         }
     }
 
-    /// Reads the host's SYSCALL MSRs (the same on every CPU: the kernel's
-    /// entry point and selectors), at the start of RUN.
+    /// Loads the guest's IA32_KERNEL_GS_BASE unless it is loaded.
+    /// Interrupts off.
+    fn load_guest_kgs(&self) {
+        if !self.kgs_loaded.swap(true, Ordering::Relaxed) {
+            let host = insn::rdmsr(HostMsr::KernelGsBase);
+            self.host_kgs.store(host, Ordering::Relaxed);
+            let guest = self.guest_kgs.load(Ordering::Relaxed);
+            if guest != host {
+                insn::write_kernel_gs_base(guest);
+            }
+        }
+    }
+
+    /// Takes the host's SYSCALL MSRs (the same on every CPU: the kernel's
+    /// entry point and selectors, read when rvmx loaded), at the start of RUN.
     fn save_host_syscall(&self) {
-        for (slot, m) in self.host_syscall.iter().zip(insn::SYSCALL_MSRS) {
-            slot.store(insn::rdmsr(m), Ordering::Relaxed);
+        for (slot, v) in self.host_syscall.iter().zip(crate::vmx::cpu::host_syscall_msrs()) {
+            slot.store(v, Ordering::Relaxed);
         }
     }
 
@@ -106,6 +134,14 @@ impl PreemptHandler for HostSwitch {
     fn sched_out(&self) {
         let irqs = IrqsOff::new();
         kapi::restore_host_descriptors(&irqs);
+        if self.kgs_loaded.swap(false, Ordering::Relaxed) {
+            let guest = insn::rdmsr(HostMsr::KernelGsBase);
+            self.guest_kgs.store(guest, Ordering::Relaxed);
+            let host = self.host_kgs.load(Ordering::Relaxed);
+            if guest != host {
+                insn::write_kernel_gs_base(host);
+            }
+        }
         if self.syscall_loaded.swap(false, Ordering::Relaxed) {
             insn::write_syscall_msrs(self.host_syscall.each_ref().map(|v| v.load(Ordering::Relaxed)));
         }
@@ -272,14 +308,11 @@ fn enter_and_exit(vcpu: &Vcpu, st: &mut State, run: &Run<'_>, irqs: &IrqsOff, v:
     if insn::read_cr2() != st.cpu.cr2 {
         insn::write_cr2(st.cpu.cr2);
     }
-    let host_kgs = insn::rdmsr(HostMsr::KernelGsBase);
-    if host_kgs != st.cpu.kernel_gs_base {
-        insn::write_kernel_gs_base(st.cpu.kernel_gs_base);
-    }
+    vcpu.preempt.handler.load_guest_kgs();
     if st.guest_sce {
         vcpu.preempt.handler.load_guest_syscall(st.cpu.syscall);
     }
-    let sel = insn::selectors();
+    let sel = insn::data_selectors();
     let ldt = insn::sldt();
     kapi::guest_enter(irqs);
     // L1D last: nothing of the host's may come back into it before entry.
@@ -319,12 +352,6 @@ fn enter_and_exit(vcpu: &Vcpu, st: &mut State, run: &Run<'_>, irqs: &IrqsOff, v:
         kapi::hw_breakpoint_restore();
     }
     st.cpu.cr2 = insn::read_cr2();
-    // SWAPGS in the guest changes the real MSR: keep the guest's value,
-    // give the task its own back.
-    st.cpu.kernel_gs_base = insn::rdmsr(HostMsr::KernelGsBase);
-    if st.cpu.kernel_gs_base != host_kgs {
-        insn::write_kernel_gs_base(host_kgs);
-    }
     // Whatever the guest did with CR4.PKE meanwhile, the task's PKRU is
     // back before anything else runs; the guest's is kept if it uses them.
     if let Some((p, host)) = run.pke {
