@@ -21,13 +21,6 @@
 #include "lib/util.h"
 #include "lib/guest.h"
 
-/* Spins until the byte at 0x2000 is set, then reports and halts. */
-GUEST_CODE(spin, ".code16",
-	"1:	cmpb $0, (0x2000)\n"
-	"	je 1b\n"
-	"	mov $0x77, %al\n"
-	"	out %al, $0x70\n"
-	"	hlt\n");
 
 /* IN from port 0x71, OUT the value to 0x72, halt. */
 GUEST_CODE(in_out, ".code16",

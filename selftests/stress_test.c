@@ -27,13 +27,6 @@ GUEST_CODE(count, ".code16",
 	"	out %eax, $0x60\n"
 	"	jmp 1b\n");
 
-/* Spins until the byte at 0x2000 is set, then reports. */
-GUEST_CODE(spin, ".code16",
-	"1:	cmpb $0, (0x2000)\n"
-	"	je 1b\n"
-	"	mov $0x77, %al\n"
-	"	out %al, $0x70\n"
-	"	hlt\n");
 
 #define EXITS_PER_VCPU 2000
 

@@ -155,3 +155,13 @@ int rvmx_refcnt(void)
 	}
 	return n;
 }
+
+/* Real mode: spins until the byte at 0x2000 is set, then OUTs 0x77 to port
+ * 0x70 and halts (tests that interrupt or move a running guest). */
+asm(".pushsection .rodata\n.globl spin_start, spin_end\nspin_start:\n.code16\n"
+    "1:	cmpb $0, (0x2000)\n"
+    "	je 1b\n"
+    "	mov $0x77, %al\n"
+    "	out %al, $0x70\n"
+    "	hlt\n"
+    ".code64\nspin_end:\n.popsection\n");

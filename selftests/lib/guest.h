@@ -34,6 +34,10 @@ struct guest {
 #define GUEST_ADDR(name, label) \
 	"(" #label " - " #name "_start + 0x1000)"
 
+/* Real mode: spins until the byte at 0x2000 is set, then OUTs 0x77 to port
+ * 0x70 and halts. */
+extern const unsigned char spin_start[], spin_end[];
+
 /* VM + memory (slot 0 at 0) + `nr_vcpus` vCPUs; code copied to 0x1000. */
 int guest_create(struct guest *g, size_t mem_size, int nr_vcpus,
 		 const unsigned char *code, const unsigned char *code_end);
