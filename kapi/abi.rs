@@ -63,10 +63,12 @@ pub(crate) fn write_pod<T: Pod>(v: &T, bytes: &mut [u8]) -> usize {
 pub(crate) fn publish_exit(page: &super::SharedPage<uapi::rvmx_run>, run: &uapi::rvmx_run) {
     let mut bytes = [0u8; core::mem::size_of::<uapi::rvmx_run>()];
     write_pod(run, &mut bytes);
-    let start = core::mem::offset_of!(uapi::rvmx_run, __bindgen_anon_1);
-    for off in (start..bytes.len()).step_by(8) {
-        let word = bytes.get(off..off + 8).and_then(|w| w.try_into().ok()).map_or(0, u64::from_ne_bytes);
-        page.write_u64(off, word);
+    let mut off = core::mem::offset_of!(uapi::rvmx_run, __bindgen_anon_1);
+    while let Some(word) = bytes.get(off..off + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(word);
+        page.write_u64(off, u64::from_ne_bytes(w));
+        off += 8;
     }
     page.write_u32(core::mem::offset_of!(uapi::rvmx_run, exit_reason), run.exit_reason);
 }

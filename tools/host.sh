@@ -260,7 +260,7 @@ bench() {
 		log=$BUILD/boot/bench-$mit/serial.log
 		grep -q '^RVMX-END bench rc=0' "$log" || die "the benchmark failed (see $log)"
 		echo
-		echo "mitigations=$mit ($(grep -o 'L1TF: flushing[^\r]*' "$log" | head -1 || true))"
+		echo "mitigations=$mit ($(grep -o 'L1TF: flushing[^)]*)' "$log" | head -1 || true))"
 		printf '%-44s %12s %12s %8s\n' "TSC cycles (lower is better)" rvmx kvm_intel ratio
 		sed -n 's/^bench \([^ ]*\) rvmx=\([0-9-]*\) kvm=\([0-9-]*\).*/\1 \2 \3/p' "$log" |
 			while read -r what r k; do

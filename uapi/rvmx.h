@@ -14,7 +14,7 @@
 #include <linux/types.h>
 #include <linux/ioctl.h>
 
-#define RVMX_API_VERSION 1
+#define RVMX_API_VERSION 2
 
 /* ioctl type byte; 0xBA is free in Documentation/userspace-api/ioctl/ioctl-number.rst */
 #define RVMX_IOC 0xBA
