@@ -22,7 +22,9 @@ pub(crate) struct Entry<T: 'static> {
 /// The argument of one ioctl, as bytes copied from userland (for `_IOW`/`_IOWR`)
 /// and copied back after the handler (for `_IOR`/`_IOWR`).
 pub(crate) struct Arg {
-    buf: [u8; MAX_ARG],
+    /// The copied bytes; `None` for commands without an argument struct
+    /// (`_IO`, e.g. RUN: nothing to clear or copy on the hot path).
+    buf: Option<[u8; MAX_ARG]>,
     len: usize,
     value: usize,
 }
@@ -38,12 +40,14 @@ impl Arg {
         if core::mem::size_of::<T>() != self.len {
             return Err(EINVAL);
         }
-        read_pod(&self.buf[..self.len]).ok_or(EINVAL)
+        read_pod(self.buf.as_ref().map_or(&[][..], |b| &b[..self.len])).ok_or(EINVAL)
     }
 
     /// Sets the argument that is copied back to userland.
     pub(crate) fn write<T: Pod>(&mut self, v: &T) {
-        write_pod(v, &mut self.buf[..self.len]);
+        if let Some(b) = self.buf.as_mut() {
+            write_pod(v, &mut b[..self.len]);
+        }
     }
 }
 
@@ -63,15 +67,19 @@ fn run<T>(table: &[Entry<T>], state: &T, cmd: u32, uarg: usize) -> Result<isize>
         return Err(EINVAL);
     }
     let dir = _IOC_DIR(cmd);
-    let mut arg = Arg { buf: [0; MAX_ARG], len, value: uarg };
+    let mut arg = Arg { buf: (len != 0).then(|| [0; MAX_ARG]), len, value: uarg };
     let user = UserSlice::new(uarg as UserPtr, len);
     let (mut reader, mut writer) = user.reader_writer();
     if dir & _IOC_WRITE != 0 {
-        reader.read_slice(&mut arg.buf[..len])?;
+        if let Some(b) = arg.buf.as_mut() {
+            reader.read_slice(&mut b[..len])?;
+        }
     }
     let ret = (entry.handler)(state, &mut arg)?;
     if dir & _IOC_READ != 0 {
-        writer.write_slice(&arg.buf[..len])?;
+        if let Some(b) = arg.buf.as_ref() {
+            writer.write_slice(&b[..len])?;
+        }
     }
     Ok(ret)
 }
