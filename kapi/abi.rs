@@ -61,14 +61,20 @@ pub(crate) fn write_pod<T: Pod>(v: &T, bytes: &mut [u8]) -> usize {
 /// `exit_reason`, never the bytes userland owns in between
 /// (`immediate_exit`, which rvmx only reads).
 pub(crate) fn publish_exit(page: &super::SharedPage<uapi::rvmx_run>, run: &uapi::rvmx_run) {
-    let mut bytes = [0u8; core::mem::size_of::<uapi::rvmx_run>()];
-    write_pod(run, &mut bytes);
-    let mut off = core::mem::offset_of!(uapi::rvmx_run, __bindgen_anon_1);
-    while let Some(word) = bytes.get(off..off + 8) {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(word);
-        page.write_u64(off, u64::from_ne_bytes(w));
-        off += 8;
+    const WORDS: usize = core::mem::size_of::<uapi::rvmx_run>() / 8;
+    const _: () = assert!(
+        core::mem::size_of::<uapi::rvmx_run>() % 8 == 0
+            && core::mem::align_of::<uapi::rvmx_run>() >= 8
+            && core::mem::offset_of!(uapi::rvmx_run, __bindgen_anon_1) == 8
+    );
+    // SAFETY: `rvmx_run` is plain integers (`Pod`), a whole number of
+    // 8-byte words and 8-byte aligned (checked above), so it reads as
+    // words.
+    let words = unsafe { &*(run as *const uapi::rvmx_run).cast::<[u64; WORDS]>() };
+    let mut i = 1; // word 0: exit_reason (below) and the bytes userland owns
+    while i < WORDS {
+        page.write_u64(i * 8, words[i]);
+        i += 1;
     }
     page.write_u32(core::mem::offset_of!(uapi::rvmx_run, exit_reason), run.exit_reason);
 }

@@ -117,8 +117,11 @@ impl HostSwitch {
     /// Takes the host's SYSCALL MSRs (the same on every CPU: the kernel's
     /// entry point and selectors, read when rvmx loaded), at the start of RUN.
     fn save_host_syscall(&self) {
-        for (slot, v) in self.host_syscall.iter().zip(crate::vmx::cpu::host_syscall_msrs()) {
-            slot.store(v, Ordering::Relaxed);
+        let host = crate::vmx::cpu::host_syscall_msrs();
+        let mut i = 0;
+        while i < host.len() {
+            self.host_syscall[i].store(host[i], Ordering::Relaxed);
+            i += 1;
         }
     }
 
