@@ -16,20 +16,19 @@ pub(crate) const MAX_ARG: usize = 512;
 /// its handler. `T` is the state of the file the ioctl is made on.
 pub(crate) struct Entry<T: 'static> {
     pub(crate) cmd: u32,
-    pub(crate) handler: fn(&T, &mut Arg) -> Result<isize>,
+    pub(crate) handler: fn(&T, &mut Arg<'_>) -> Result<isize>,
 }
 
 /// The argument of one ioctl, as bytes copied from userland (for `_IOW`/`_IOWR`)
 /// and copied back after the handler (for `_IOR`/`_IOWR`).
-pub(crate) struct Arg {
-    /// The copied bytes; `None` for commands without an argument struct
-    /// (`_IO`, e.g. RUN: nothing to clear or copy on the hot path).
-    buf: Option<[u8; MAX_ARG]>,
-    len: usize,
+pub(crate) struct Arg<'a> {
+    /// The copied bytes: as many as the command encodes (none for `_IO`
+    /// commands such as RUN: nothing to clear or copy on the hot path).
+    buf: &'a mut [u8],
     value: usize,
 }
 
-impl Arg {
+impl Arg<'_> {
     /// The raw argument: the integer of an `_IO` command.
     pub(crate) fn value(&self) -> usize {
         self.value
@@ -37,17 +36,15 @@ impl Arg {
 
     /// The argument as a `T`; `T` must be the size the command encodes.
     pub(crate) fn read<T: Pod>(&self) -> Result<T> {
-        if core::mem::size_of::<T>() != self.len {
+        if core::mem::size_of::<T>() != self.buf.len() {
             return Err(EINVAL);
         }
-        read_pod(self.buf.as_ref().map_or(&[][..], |b| &b[..self.len])).ok_or(EINVAL)
+        read_pod(self.buf).ok_or(EINVAL)
     }
 
     /// Sets the argument that is copied back to userland.
     pub(crate) fn write<T: Pod>(&mut self, v: &T) {
-        if let Some(b) = self.buf.as_mut() {
-            write_pod(v, &mut b[..self.len]);
-        }
+        write_pod(v, self.buf);
     }
 }
 
@@ -67,19 +64,23 @@ fn run<T>(table: &[Entry<T>], state: &T, cmd: u32, uarg: usize) -> Result<isize>
         return Err(EINVAL);
     }
     let dir = _IOC_DIR(cmd);
-    let mut arg = Arg { buf: (len != 0).then(|| [0; MAX_ARG]), len, value: uarg };
+    // Stack space only for commands that carry a struct.
+    let mut storage;
+    let buf: &mut [u8] = if len == 0 {
+        &mut []
+    } else {
+        storage = [0u8; MAX_ARG];
+        &mut storage[..len]
+    };
+    let mut arg = Arg { buf, value: uarg };
     let user = UserSlice::new(uarg as UserPtr, len);
     let (mut reader, mut writer) = user.reader_writer();
-    if dir & _IOC_WRITE != 0 {
-        if let Some(b) = arg.buf.as_mut() {
-            reader.read_slice(&mut b[..len])?;
-        }
+    if dir & _IOC_WRITE != 0 && len != 0 {
+        reader.read_slice(arg.buf)?;
     }
     let ret = (entry.handler)(state, &mut arg)?;
-    if dir & _IOC_READ != 0 {
-        if let Some(b) = arg.buf.as_ref() {
-            writer.write_slice(&b[..len])?;
-        }
+    if dir & _IOC_READ != 0 && len != 0 {
+        writer.write_slice(arg.buf)?;
     }
     Ok(ret)
 }

@@ -40,19 +40,19 @@ const SYSTEM_IOCTLS: &[Entry<()>] = &[
     Entry { cmd: uapi::RVMX_CREATE_VM, handler: create_vm },
 ];
 
-fn create_vm(_: &(), arg: &mut Arg) -> Result<isize> {
+fn create_vm(_: &(), arg: &mut Arg<'_>) -> Result<isize> {
     if arg.value() != 0 {
         return Err(EINVAL);
     }
     crate::vm::Vm::create().map(|fd| fd as isize)
 }
 
-fn get_version(_: &(), arg: &mut Arg) -> Result<isize> {
+fn get_version(_: &(), arg: &mut Arg<'_>) -> Result<isize> {
     arg.write(&uapi::rvmx_version { api: uapi::RVMX_API_VERSION, reserved: 0 });
     Ok(0)
 }
 
-fn get_caps(_: &(), arg: &mut Arg) -> Result<isize> {
+fn get_caps(_: &(), arg: &mut Arg<'_>) -> Result<isize> {
     use crate::vmx::caps::{ept_vpid as ev, pin, proc2};
     let c = crate::vmx::cpu::loaded_caps()?;
     let e = c.ept_vpid();
@@ -85,7 +85,7 @@ fn get_caps(_: &(), arg: &mut Arg) -> Result<isize> {
     Ok(0)
 }
 
-fn get_cpu_status(_: &(), arg: &mut Arg) -> Result<isize> {
+fn get_cpu_status(_: &(), arg: &mut Arg<'_>) -> Result<isize> {
     let (online, vmx_on) = crate::vmx::cpu::cpu_status();
     arg.write(&uapi::rvmx_cpu_status { online, vmx_on, nr_cpu_ids: crate::kapi::nr_cpu_ids(), reserved: 0 });
     Ok(0)

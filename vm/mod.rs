@@ -83,7 +83,7 @@ const VM_IOCTLS: &[Entry<Arc<Vm>>] = &[
     Entry { cmd: uapi::RVMX_CREATE_VCPU, handler: create_vcpu },
 ];
 
-fn set_memory_region(vm: &Arc<Vm>, arg: &mut Arg) -> Result<isize> {
+fn set_memory_region(vm: &Arc<Vm>, arg: &mut Arg<'_>) -> Result<isize> {
     let r: uapi::rvmx_memory_region = arg.read()?;
     if kapi::current_mm() != vm.mm {
         return Err(EIO);
@@ -92,7 +92,7 @@ fn set_memory_region(vm: &Arc<Vm>, arg: &mut Arg) -> Result<isize> {
     Ok(0)
 }
 
-fn create_vcpu(vm: &Arc<Vm>, arg: &mut Arg) -> Result<isize> {
+fn create_vcpu(vm: &Arc<Vm>, arg: &mut Arg<'_>) -> Result<isize> {
     let id = u32::try_from(arg.value()).map_err(|_| EINVAL)?;
     if id >= MAX_VCPUS {
         return Err(EINVAL);

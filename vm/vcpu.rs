@@ -198,14 +198,14 @@ const VCPU_IOCTLS: &[Entry<Arc<Vcpu>>] = &[
     Entry { cmd: uapi::RVMX_SET_SREGS, handler: set_sregs },
 ];
 
-fn run(vcpu: &Arc<Vcpu>, arg: &mut Arg) -> Result<isize> {
+fn run(vcpu: &Arc<Vcpu>, arg: &mut Arg<'_>) -> Result<isize> {
     if arg.value() != 0 {
         return Err(EINVAL);
     }
     crate::vmx::run::run(vcpu).map(|()| 0)
 }
 
-fn get_regs(vcpu: &Arc<Vcpu>, arg: &mut Arg) -> Result<isize> {
+fn get_regs(vcpu: &Arc<Vcpu>, arg: &mut Arg<'_>) -> Result<isize> {
     let st = vcpu.state.lock();
     let g = &st.cpu.regs;
     let (rsp, rip, rflags) = vcpu.vmcs.with_loaded(|v| (v.read(GUEST_RSP), v.read(GUEST_RIP), v.read(GUEST_RFLAGS)))?;
@@ -217,7 +217,7 @@ fn get_regs(vcpu: &Arc<Vcpu>, arg: &mut Arg) -> Result<isize> {
     Ok(0)
 }
 
-fn set_regs(vcpu: &Arc<Vcpu>, arg: &mut Arg) -> Result<isize> {
+fn set_regs(vcpu: &Arc<Vcpu>, arg: &mut Arg<'_>) -> Result<isize> {
     let r: uapi::rvmx_regs = arg.read()?;
     let mut st = vcpu.state.lock();
     // Bad RFLAGS values are not refused here: VM entry checks them
@@ -278,7 +278,7 @@ fn write_seg(v: &Loaded<'_>, seg: Seg, s: &uapi::rvmx_segment) {
     v.write(f.ar, s.ar);
 }
 
-fn get_sregs(vcpu: &Arc<Vcpu>, arg: &mut Arg) -> Result<isize> {
+fn get_sregs(vcpu: &Arc<Vcpu>, arg: &mut Arg<'_>) -> Result<isize> {
     let st = vcpu.state.lock();
     let mut s = vcpu.vmcs.with_loaded(|v| {
         let mut s = uapi::rvmx_sregs::default();
@@ -300,7 +300,7 @@ fn get_sregs(vcpu: &Arc<Vcpu>, arg: &mut Arg) -> Result<isize> {
     Ok(0)
 }
 
-fn set_sregs(vcpu: &Arc<Vcpu>, arg: &mut Arg) -> Result<isize> {
+fn set_sregs(vcpu: &Arc<Vcpu>, arg: &mut Arg<'_>) -> Result<isize> {
     let mut s: uapi::rvmx_sregs = arg.read()?;
     if s.reserved != [0; 4] || s.gdt.reserved != 0 || s.idt.reserved != 0 || s.cr8 > 15 {
         return Err(EINVAL);
