@@ -116,15 +116,12 @@ impl Vmcs {
         if r.broken.load(Ordering::Acquire) {
             return Err(NotHere::Failed(VmxFail::Invalid));
         }
-        if insn::read_cr4() & crate::x86::cr4::VMXE == 0 {
-            return Err(NotHere::VmxOff);
-        }
         let here = kapi::this_cpu() as i32;
         let cpu = r.cpu.load(Ordering::Acquire);
         if cpu != here && cpu != -1 {
             return Err(NotHere::ActiveOn(cpu));
         }
-        let cur = Current::load(&r.page, irqs).map_err(NotHere::Failed)?;
+        let cur = Current::load(&r.page, irqs).map_err(|e| e.map_or(NotHere::VmxOff, NotHere::Failed))?;
         if cpu == -1 {
             r.cpu.store(here, Ordering::Release);
         }

@@ -132,15 +132,16 @@ pub(crate) struct Current<'a> {
 impl<'a> Current<'a> {
     /// Makes the VMCS in `region` current on this CPU (VMPTRLD unless it
     /// already is). The VMCS must not be active on another CPU.
-    pub(crate) fn load(region: &KernelPage, _irqs: &'a IrqsOff) -> Result<Self, VmxFail> {
+    /// `Err(None)` when VMX is off on this CPU (it is going down).
+    pub(crate) fn load(region: &KernelPage, _irqs: &'a IrqsOff) -> Result<Self, Option<VmxFail>> {
         if read_cr4() & crate::x86::cr4::VMXE == 0 {
-            return Err(VmxFail::Fault);
+            return Err(None);
         }
         let pa = region.phys();
         if vmptrst() != pa {
             // SAFETY: reads only the operand; the CPU then uses `region`,
             // a page we own, as the VMCS; faults are absorbed (vmx.S).
-            result(unsafe { rvmx_vmptrld(&pa) })?;
+            result(unsafe { rvmx_vmptrld(&pa) }).map_err(Some)?;
             // Another vCPU's VMCS was current here: no branch predictions
             // trained by it may steer this one (KVM does the same).
             // SAFETY: writes IA32_PRED_CMD if the kernel uses IBPB (vmx.S).
