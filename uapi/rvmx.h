@@ -14,7 +14,7 @@
 #include <linux/types.h>
 #include <linux/ioctl.h>
 
-#define RVMX_API_VERSION 2
+#define RVMX_API_VERSION 3
 
 /* ioctl type byte; 0xBA is free in Documentation/userspace-api/ioctl/ioctl-number.rst */
 #define RVMX_IOC 0xBA
@@ -51,6 +51,9 @@ struct rvmx_caps {
 #define RVMX_CAP_EPT_EXEC_ONLY		(1ULL << 8)
 #define RVMX_CAP_INVVPID		(1ULL << 9)
 #define RVMX_CAP_PML			(1ULL << 10)
+#define RVMX_CAP_MTF			(1ULL << 11)	/* RVMX_VCPU_CAP_MTF works */
+#define RVMX_CAP_PAUSE_EXIT		(1ULL << 12)	/* RVMX_VCPU_CAP_PAUSE_EXIT works */
+#define RVMX_CAP_XSAVE			(1ULL << 13)	/* guests may use XSAVE */
 
 #define RVMX_GET_CAPS		_IOR(RVMX_IOC, 0x01, struct rvmx_caps)
 
@@ -130,6 +133,69 @@ struct rvmx_sregs {
 	__u64 reserved[4];		/* zero */
 };
 
+/* Debug registers; DR7 is also the guest's (loaded at entry). */
+struct rvmx_debugregs {
+	__u64 db[4];
+	__u64 dr6;
+	__u64 dr7;
+	__u64 debugctl;			/* IA32_DEBUGCTL */
+	__u64 reserved[5];		/* zero */
+};
+
+/*
+ * Events (KVM's vcpu events): an exception, NMI or external interrupt
+ * waiting to be delivered at the next entry, and the guest's blocking
+ * state. RVMX_INJECT queues one event; GET/SET_EVENTS save and restore
+ * them all.
+ */
+#define RVMX_EVENT_EXCEPTION	1
+#define RVMX_EVENT_NMI		2
+#define RVMX_EVENT_INTERRUPT	3
+
+struct rvmx_event {
+	__u8 kind;			/* RVMX_EVENT_* */
+	__u8 vector;			/* exception or interrupt vector */
+	__u8 has_error_code;		/* exceptions with an error code */
+	__u8 has_payload;		/* #PF: CR2; #DB: DR6 bits (B0-B3, BD, BS) */
+	__u32 error_code;
+	__u64 payload;
+	__u64 reserved;			/* zero */
+};
+
+#define RVMX_INJECT		_IOW(RVMX_IOC, 0x30, struct rvmx_event)
+
+/* Interruptibility: the VMCS format (SDM Vol. 3C 25.4.2, Table 25-3). */
+#define RVMX_BLOCKING_STI	(1 << 0)
+#define RVMX_BLOCKING_MOV_SS	(1 << 1)
+#define RVMX_BLOCKING_NMI	(1 << 3)
+
+struct rvmx_events {
+	struct rvmx_event exception;	/* kind 0: none pending */
+	struct rvmx_event nmi;		/* kind 0: none pending */
+	struct rvmx_event interrupt;	/* kind 0: none pending */
+	__u32 interruptibility;		/* RVMX_BLOCKING_* */
+	__u32 reserved[7];		/* zero */
+};
+
+#define RVMX_GET_EVENTS		_IOR(RVMX_IOC, 0x31, struct rvmx_events)
+#define RVMX_SET_EVENTS		_IOW(RVMX_IOC, 0x32, struct rvmx_events)
+#define RVMX_GET_DEBUGREGS	_IOR(RVMX_IOC, 0x33, struct rvmx_debugregs)
+#define RVMX_SET_DEBUGREGS	_IOW(RVMX_IOC, 0x34, struct rvmx_debugregs)
+
+/* Per-vCPU capabilities (bhyve's getcap/setcap). */
+#define RVMX_VCPU_CAP_HLT_EXIT		0	/* HLT exits to userland (default on) */
+#define RVMX_VCPU_CAP_MTF		1	/* exit to userland after each instruction */
+#define RVMX_VCPU_CAP_PAUSE_EXIT	2	/* PAUSE exits to userland */
+
+struct rvmx_vcpu_cap {
+	__u32 cap;			/* RVMX_VCPU_CAP_* */
+	__u32 value;			/* 0 or 1 */
+};
+
+/* -EINVAL for an unknown cap, -EOPNOTSUPP if the CPU lacks it. */
+#define RVMX_GET_CAP		_IOWR(RVMX_IOC, 0x35, struct rvmx_vcpu_cap)
+#define RVMX_SET_CAP		_IOW(RVMX_IOC, 0x36, struct rvmx_vcpu_cap)
+
 #define RVMX_RUN		_IO(RVMX_IOC, 0x20)
 #define RVMX_GET_REGS		_IOR(RVMX_IOC, 0x21, struct rvmx_regs)
 #define RVMX_SET_REGS		_IOW(RVMX_IOC, 0x22, struct rvmx_regs)
@@ -153,6 +219,10 @@ enum rvmx_exit_reason {
 	RVMX_EXIT_SHUTDOWN = 4,		/* triple fault */
 	RVMX_EXIT_FAIL_ENTRY = 5,	/* VM entry failed: fail_entry */
 	RVMX_EXIT_VMX = 6,		/* an exit rvmx does not handle (yet): vmx */
+	RVMX_EXIT_IRQ_WINDOW = 7,	/* the guest can take an interrupt now */
+	RVMX_EXIT_MTF = 8,		/* one instruction done (RVMX_VCPU_CAP_MTF) */
+	RVMX_EXIT_PAUSE = 9,		/* PAUSE (RVMX_VCPU_CAP_PAUSE_EXIT; RIP past it) */
+	RVMX_EXIT_MSR = 10,		/* RDMSR/WRMSR userland asked to see: msr */
 };
 
 #define RVMX_IO_IN	0
@@ -162,21 +232,58 @@ enum rvmx_exit_reason {
 #define RVMX_MMIO_WRITE	(1 << 1)
 #define RVMX_MMIO_FETCH	(1 << 2)
 
-/* OUT: data holds the value written. IN: rvmx completes the instruction
- * with `data` on the next RVMX_RUN. */
+/*
+ * IN/OUT and their string forms: `count` elements of `size` bytes, at
+ * `data_offset` bytes from the start of struct rvmx_run, in the order the
+ * CPU moves them (for IN/OUT, count is 1 and data_offset points at `data`).
+ * OUT: the elements hold what the guest wrote. IN: userland fills them and
+ * rvmx completes the instruction on the next RVMX_RUN.
+ */
 struct rvmx_exit_io {
 	__u8 direction;		/* RVMX_IO_IN / RVMX_IO_OUT */
 	__u8 size;		/* 1, 2 or 4 */
 	__u16 port;
-	__u32 reserved;
+	__u32 count;
 	__u64 data;
+	__u32 data_offset;
+	__u32 reserved;
 };
 
+/* Where string I/O elements go in the shared page. */
+#define RVMX_RUN_DATA_OFFSET	512
+#define RVMX_RUN_DATA_SIZE	3584
+
+/*
+ * An access outside every memory region, or a write to a read-only one.
+ * rvmx decodes the instruction: `size` bytes at `gpa`; a write carries
+ * `data`; for a read userland puts the value in `data` and rvmx completes
+ * the instruction on the next RVMX_RUN. size 0: rvmx could not decode the
+ * instruction: RIP is at it, its first `insn_len` bytes are in `insn`.
+ */
 struct rvmx_exit_mmio {
 	__u64 gpa;
 	__u64 qualification;	/* raw EPT-violation qualification */
 	__u32 access;		/* RVMX_MMIO_* */
-	__u32 reserved;
+	__u32 size;		/* 1, 2, 4 or 8; 0: not decoded */
+	__u64 data;
+	__u8 insn_len;
+	__u8 reserved[7];
+	__u8 insn[16];
+};
+
+#define RVMX_MSR_READ	0
+#define RVMX_MSR_WRITE	1
+
+/* RDMSR/WRMSR of an MSR userland filters: a write carries `data`; for a
+ * read userland sets `data`; `error` = 1 makes the instruction raise #GP.
+ * Completed on the next RVMX_RUN. */
+struct rvmx_exit_msr {
+	__u8 error;
+	__u8 reserved[3];
+	__u32 direction;	/* RVMX_MSR_READ / RVMX_MSR_WRITE */
+	__u32 index;
+	__u32 reserved2;
+	__u64 data;
 };
 
 /*
@@ -212,10 +319,17 @@ struct rvmx_run {
 	 * -EINTR without entering the guest (closes the race between a
 	 * signal and RVMX_RUN, like KVM's immediate_exit). */
 	__u8 immediate_exit;
-	__u8 padding1[3];
+	/* Set by userland: exit (RVMX_EXIT_IRQ_WINDOW) as soon as the guest
+	 * can take an external interrupt. */
+	__u8 request_interrupt_window;
+	/* Set by rvmx on every exit: an interrupt injected now (RVMX_INJECT)
+	 * would be delivered at the next entry; and the guest's RFLAGS.IF. */
+	__u8 ready_for_interrupt_injection;
+	__u8 if_flag;
 	union {
 		struct rvmx_exit_io io;
 		struct rvmx_exit_mmio mmio;
+		struct rvmx_exit_msr msr;
 		struct rvmx_exit_fail_entry fail_entry;
 		struct rvmx_exit_vmx vmx;
 		__u64 padding[16];

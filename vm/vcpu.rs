@@ -10,7 +10,7 @@ use crate::uapi;
 use crate::vmcs::field::{Seg, VmcsAccess, *};
 use crate::vmcs::{setup, Loaded, Vmcs};
 use crate::vmx::caps::{ept_vpid, Basic};
-use crate::vmx::exit::cr::{set_ia32e, CR0_HOST_OWNED, CR4_HOST_OWNED};
+use crate::vmx::exit::cr::{cr0_hw, cr0_visible, cr4_hw, cr4_visible, set_ia32e};
 use crate::vmx::exit::CpuState;
 use crate::vmx::regs::GuestRegs;
 use crate::x86::{ar, efer};
@@ -288,8 +288,8 @@ fn get_sregs(vcpu: &Arc<Vcpu>, arg: &mut Arg<'_>) -> Result<isize> {
         s.gdt = uapi::rvmx_dtable { base: v.read(GUEST_GDTR_BASE), limit: v.read(GUEST_GDTR_LIMIT), reserved: 0 };
         s.idt = uapi::rvmx_dtable { base: v.read(GUEST_IDTR_BASE), limit: v.read(GUEST_IDTR_LIMIT), reserved: 0 };
         // What the guest sees: host-owned bits come from the read shadows.
-        s.cr0 = (v.read(GUEST_CR0) & !CR0_HOST_OWNED) | (v.read(CR0_READ_SHADOW) & CR0_HOST_OWNED);
-        s.cr4 = (v.read(GUEST_CR4) & !CR4_HOST_OWNED) | (v.read(CR4_READ_SHADOW) & CR4_HOST_OWNED);
+        s.cr0 = cr0_visible(v);
+        s.cr4 = cr4_visible(v);
         s.cr3 = v.read(GUEST_CR3);
         s.efer = v.read(GUEST_IA32_EFER);
         s
@@ -322,9 +322,9 @@ fn set_sregs(vcpu: &Arc<Vcpu>, arg: &mut Arg<'_>) -> Result<isize> {
         v.write(GUEST_IDTR_BASE, s.idt.base);
         v.write(GUEST_IDTR_LIMIT, s.idt.limit);
         v.write(CR0_READ_SHADOW, s.cr0);
-        v.write(GUEST_CR0, s.cr0 | CR0_HOST_OWNED);
+        v.write(GUEST_CR0, cr0_hw(s.cr0));
         v.write(CR4_READ_SHADOW, s.cr4);
-        v.write(GUEST_CR4, s.cr4 | CR4_HOST_OWNED);
+        v.write(GUEST_CR4, cr4_hw(s.cr4));
         v.write(GUEST_CR3, s.cr3);
         v.write(GUEST_IA32_EFER, s.efer);
         // The guest is in IA-32e mode exactly when EFER.LMA is set

@@ -386,6 +386,8 @@ pub const ENTRY_MSR_LOAD_COUNT: Rw<u32> = rw(0x4014);
 pub const ENTRY_INTR_INFO: Rw<u32> = rw(0x4016);
 /// VM-entry exception error code.
 pub const ENTRY_EXCEPTION_ERROR_CODE: Rw<u32> = rw(0x4018);
+/// VM-entry instruction length (software interrupts and exceptions).
+pub const ENTRY_INSTRUCTION_LENGTH: Rw<u32> = rw(0x401a);
 /// Secondary processor-based VM-execution controls.
 pub const PROC_BASED_CONTROLS2: Rw<u32> = rw(0x401e);
 /// VM-instruction error.
@@ -398,6 +400,10 @@ pub const EXIT_INTR_INFO: Ro<u32> = ro(0x4404);
 pub const EXIT_INSTRUCTION_LENGTH: Ro<u32> = ro(0x440c);
 /// VM-exit instruction information.
 pub const EXIT_INSTRUCTION_INFO: Ro<u32> = ro(0x440e);
+/// IDT-vectoring information: the event being delivered when the exit hit.
+pub const IDT_VECTORING_INFO: Ro<u32> = ro(0x4408);
+/// IDT-vectoring error code.
+pub const IDT_VECTORING_ERROR_CODE: Ro<u32> = ro(0x440a);
 /// Guest GDTR limit.
 pub const GUEST_GDTR_LIMIT: Rw<u32> = rw(0x4810);
 /// Guest IDTR limit.

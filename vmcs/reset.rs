@@ -3,7 +3,7 @@
 //! starts at F000:FFF0 (SDM Vol. 3A 10.1.1, Table 10-1).
 
 use super::field::*;
-use crate::vmx::exit::cr::{CR0_HOST_OWNED, CR4_HOST_OWNED};
+use crate::vmx::exit::cr::{cr0_hw, cr4_hw};
 use crate::x86::{ar, cr0, rflags};
 
 /// CR0 after reset as the guest sees it: CD, NW and ET.
@@ -33,9 +33,9 @@ pub fn reset_guest<V: VmcsAccess>(v: &V) {
         (GUEST_GDTR_BASE, 0),
         (GUEST_IDTR_BASE, 0),
         (CR0_READ_SHADOW, RESET_CR0),
-        (GUEST_CR0, RESET_CR0 | CR0_HOST_OWNED),
+        (GUEST_CR0, cr0_hw(RESET_CR0)),
         (CR4_READ_SHADOW, 0),
-        (GUEST_CR4, CR4_HOST_OWNED),
+        (GUEST_CR4, cr4_hw(0)),
         (GUEST_CR3, 0),
         (GUEST_DR7, 0x400),
         (GUEST_RSP, 0),

@@ -53,6 +53,14 @@ pub mod pin {
 
 /// Primary processor-based VM-execution controls (SDM Vol. 3C 25.6.2).
 pub mod proc {
+    /// Interrupt-window exiting.
+    pub const IRQ_WINDOW: u32 = 1 << 2;
+    /// NMI-window exiting (needs virtual NMIs).
+    pub const NMI_WINDOW: u32 = 1 << 22;
+    /// Monitor trap flag.
+    pub const MTF: u32 = 1 << 27;
+    /// PAUSE exiting.
+    pub const PAUSE: u32 = 1 << 30;
     /// HLT exiting.
     pub const HLT: u32 = 1 << 7;
     /// MWAIT exiting.

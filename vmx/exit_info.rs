@@ -14,6 +14,18 @@ pub mod reason {
     pub const CPUID: u16 = 10;
     /// HLT.
     pub const HLT: u16 = 12;
+    /// Interrupt window: the guest can take an external interrupt.
+    pub const INTERRUPT_WINDOW: u16 = 7;
+    /// NMI window: the guest can take an NMI.
+    pub const NMI_WINDOW: u16 = 8;
+    /// MOV DR.
+    pub const MOV_DR: u16 = 29;
+    /// Monitor trap flag: one instruction done.
+    pub const MTF: u16 = 37;
+    /// PAUSE.
+    pub const PAUSE: u16 = 40;
+    /// XSETBV.
+    pub const XSETBV: u16 = 55;
     /// VMCALL.
     pub const VMCALL: u16 = 18;
     /// VMXON (last of the VMX instructions, 19..=27).
@@ -46,6 +58,8 @@ pub mod interruptibility {
     pub const STI: u32 = 1 << 0;
     /// Blocking by MOV SS.
     pub const MOV_SS: u32 = 1 << 1;
+    /// Blocking by NMI.
+    pub const NMI: u32 = 1 << 3;
 }
 
 /// The exit-reason field (SDM Vol. 3C 25.9.1).
@@ -206,6 +220,14 @@ pub struct IntrInfo(pub u32);
 pub const INTR_TYPE_HW_EXCEPTION: u32 = 3;
 /// Interruption type: NMI.
 pub const INTR_TYPE_NMI: u32 = 2;
+/// Interruption type: external interrupt.
+pub const INTR_TYPE_EXTERNAL: u32 = 0;
+/// Interruption type: software interrupt (INT n).
+pub const INTR_TYPE_SOFT_INTR: u32 = 4;
+/// Interruption type: privileged software exception (ICEBP, INT1).
+pub const INTR_TYPE_PRIV_SOFT_EXCEPTION: u32 = 5;
+/// Interruption type: software exception (INT3, INTO).
+pub const INTR_TYPE_SOFT_EXCEPTION: u32 = 6;
 
 impl IntrInfo {
     /// Bit 31: the field is valid.
@@ -227,6 +249,20 @@ impl IntrInfo {
     /// Whether this is an NMI.
     pub const fn is_nmi(self) -> bool {
         self.valid() && self.kind() == INTR_TYPE_NMI
+    }
+    /// Bits 7:0: the vector.
+    pub const fn vector(self) -> u8 {
+        self.0 as u8
+    }
+    /// Software interrupts and exceptions: delivery needs the instruction
+    /// length (SDM Vol. 3C 27.6.1.1).
+    pub const fn needs_length(self) -> bool {
+        matches!(self.kind(), INTR_TYPE_SOFT_INTR | INTR_TYPE_PRIV_SOFT_EXCEPTION | INTR_TYPE_SOFT_EXCEPTION)
+    }
+    /// An event of type `kind` and `vector` to inject.
+    pub const fn event(kind: u32, vector: u8, has_error_code: bool) -> IntrInfo {
+        let ec = if has_error_code { 1 << 11 } else { 0 };
+        IntrInfo((1 << 31) | ec | (kind << 8) | vector as u32)
     }
     /// A hardware exception to inject, with or without an error code.
     pub const fn exception(vector: u8, has_error_code: bool) -> IntrInfo {

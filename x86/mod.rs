@@ -8,6 +8,12 @@
 pub mod cr0 {
     /// Protection enable.
     pub const PE: u64 = 1 << 0;
+    /// Monitor coprocessor.
+    pub const MP: u64 = 1 << 1;
+    /// Emulation (no x87).
+    pub const EM: u64 = 1 << 2;
+    /// Task switched.
+    pub const TS: u64 = 1 << 3;
     /// Extension type (hardwired to 1 on modern CPUs).
     pub const ET: u64 = 1 << 4;
     /// Numeric error: forced to 1 in VMX operation (IA32_VMX_CR0_FIXED0).
@@ -26,6 +32,8 @@ pub mod cr0 {
 
 /// CR4 bits (SDM Vol. 3A 2.5).
 pub mod cr4 {
+    /// Debugging extensions (DR4/DR5 are reserved).
+    pub const DE: u64 = 1 << 3;
     /// Physical address extension.
     pub const PAE: u64 = 1 << 5;
     /// VMX enable: set while in VMX operation (IA32_VMX_CR4_FIXED0).
@@ -34,6 +42,39 @@ pub mod cr4 {
     pub const PCIDE: u64 = 1 << 17;
     /// Protection keys for user-mode pages.
     pub const PKE: u64 = 1 << 22;
+    /// XSAVE and processor extended states enabled.
+    pub const OSXSAVE: u64 = 1 << 18;
+}
+
+/// Debug registers DR6 and DR7 (SDM Vol. 3B 18.2).
+pub mod dr {
+    /// DR6 bits that read as 1 when no debug condition set them ("active
+    /// low" RTM bit 16 and bus-lock bit 11 included); the reset value.
+    pub const DR6_FIXED_1: u64 = 0xffff_0ff0;
+    /// DR6 B0-B3: which breakpoint matched.
+    pub const DR6_TRAP_BITS: u64 = 0xf;
+    /// DR6 bits that are 1 when inactive: RTM (16) and BLD (11).
+    pub const DR6_ACTIVE_LOW: u64 = (1 << 16) | (1 << 11);
+    /// DR6 BS: single step.
+    pub const DR6_BS: u64 = 1 << 14;
+    /// DR7 reset value (bit 10 reads as 1).
+    pub const DR7_FIXED_1: u64 = 0x400;
+}
+
+/// XCR0 state components (SDM Vol. 1 13.3).
+pub mod xcr0 {
+    /// x87 state: always 1.
+    pub const X87: u64 = 1 << 0;
+    /// SSE state.
+    pub const SSE: u64 = 1 << 1;
+    /// AVX state (upper halves of YMM).
+    pub const AVX: u64 = 1 << 2;
+    /// MPX bounds registers.
+    pub const BNDREGS: u64 = 1 << 3;
+    /// MPX bounds configuration.
+    pub const BNDCSR: u64 = 1 << 4;
+    /// AVX-512: opmask, ZMM_Hi256, Hi16_ZMM (all or none).
+    pub const AVX512: u64 = 0b111 << 5;
 }
 
 /// IA32_EFER bits (SDM Vol. 3A 2.2.1).
@@ -52,6 +93,10 @@ pub mod efer {
 pub mod rflags {
     /// Bit 1 is always 1.
     pub const FIXED: u64 = 1 << 1;
+    /// Trap flag (single step).
+    pub const TF: u64 = 1 << 8;
+    /// Interrupt enable.
+    pub const IF: u64 = 1 << 9;
     /// Virtual-8086 mode.
     pub const VM: u64 = 1 << 17;
     /// Alignment check (with CR0.AM, at CPL 3).
@@ -144,6 +189,20 @@ pub mod feature_control {
 
 /// Exception vectors (SDM Vol. 3A 6.3.1).
 pub mod vector {
+    /// Divide error.
+    pub const DE: u8 = 0;
+    /// Debug.
+    pub const DB: u8 = 1;
+    /// Non-maskable interrupt.
+    pub const NMI: u8 = 2;
+    /// Breakpoint.
+    pub const BP: u8 = 3;
+    /// Device not available.
+    pub const NM: u8 = 7;
+    /// Double fault.
+    pub const DF: u8 = 8;
+    /// Page fault.
+    pub const PF: u8 = 14;
     /// Invalid opcode.
     pub const UD: u8 = 6;
     /// General protection.

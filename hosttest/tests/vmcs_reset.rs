@@ -43,13 +43,15 @@ fn rflags_and_data_segments() {
 }
 
 // CR0 after reset is 0x60000010 (CD, NW, ET) as the guest reads it (the
-// read shadow); the CR0 the CPU uses has NE forced (CR0_FIXED0 in VMX
-// operation), and CR4 has VMXE forced under a zero shadow.
+// read shadow, which also covers CD and NW: VM entry does not load them);
+// the CR0 the CPU uses has NE forced (CR0_FIXED0 in VMX operation) and CD
+// and NW off, and CR4 has VMXE forced under a zero shadow.
 #[test]
 fn cr0_shadow_and_forced_bits() {
     let v = reset();
     assert_eq!(v.get(CR0_READ_SHADOW), 0x6000_0010);
-    assert_eq!(v.get(GUEST_CR0), 0x6000_0010 | (1 << 5));
+    assert_eq!(v.get(GUEST_CR0), 0x10 | (1 << 5));
+    assert_eq!(rvmx_pure::vmx::exit::cr::cr0_visible(&v), 0x6000_0010);
     assert_eq!(v.get(CR4_READ_SHADOW), 0);
     assert_eq!(v.get(GUEST_CR4), 1 << 13);
     assert_eq!(v.get(GUEST_DR7), 0x400);

@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use rvmx_pure::vmcs::field::*;
-use rvmx_pure::vmx::exit::cr::{CR0_HOST_OWNED, CR4_HOST_OWNED};
+use rvmx_pure::vmx::exit::cr::cr0_visible;
 use rvmx_pure::vmx::exit::{CpuState, Next, UserExit};
 
 const RIP: u64 = 0x8000;
@@ -55,8 +55,10 @@ fn mov_to_cr0_writes_shadow_and_forces_ne() {
     cpu.regs.rbx = 0x6000_0011; // CD NW ET PE, NE clear
     assert_eq!(handle(&v, 28, &mut cpu), Next::Resume);
     assert_eq!(v.get(CR0_READ_SHADOW), 0x6000_0011);
-    assert_eq!(v.get(GUEST_CR0), 0x6000_0011 | CR0_HOST_OWNED);
-    assert_ne!(v.get(GUEST_CR0) & NE, 0);
+    // CD and NW are the host's in the CPU (VM entry does not load them):
+    // the guest reads its own from the shadow.
+    assert_eq!(v.get(GUEST_CR0), 0x11 | NE);
+    assert_eq!(cr0_visible(&v), 0x6000_0011);
     assert_eq!(v.get(GUEST_RIP), RIP + u64::from(LEN));
     assert!(!v.written(ENTRY_INTR_INFO));
 }
@@ -86,6 +88,7 @@ fn mov_to_cr0_pg_with_lme_enters_ia32e() {
     let v = fake(mov_to(0, 1)); // mov cr0, rcx
     v.set(GUEST_CR0, PE | NE | 0x10);
     v.set(GUEST_IA32_EFER, LME | 1); // SCE too
+    v.set(GUEST_CR4, 0x20 | (1 << 13)); // PAE
     v.set(ENTRY_CONTROLS, 1 << 15); // load EFER
     let mut cpu = CpuState::default();
     cpu.regs.rcx = PG | PE | 0x10;
@@ -153,7 +156,7 @@ fn mov_to_cr0_from_rsp_reads_guest_rsp() {
     cpu.regs.rbp = 0x6000_0010; // slot 5: must not be used
     assert_eq!(handle(&v, 28, &mut cpu), Next::Resume);
     assert_eq!(v.get(CR0_READ_SHADOW), 0x33);
-    assert_eq!(v.get(GUEST_CR0), 0x33 | CR0_HOST_OWNED);
+    assert_eq!(v.get(GUEST_CR0), 0x33);
 }
 
 // MOV to CR4 setting VMXE: #GP, as for a CPU without VMX (the guest's
@@ -179,7 +182,7 @@ fn mov_to_cr4_writes_shadow_and_forces_vmxe() {
     cpu.regs.r9 = 0x6a0; // PAE PGE OSFXSR OSXMMEXCPT
     assert_eq!(handle(&v, 28, &mut cpu), Next::Resume);
     assert_eq!(v.get(CR4_READ_SHADOW), 0x6a0);
-    assert_eq!(v.get(GUEST_CR4), 0x6a0 | CR4_HOST_OWNED);
+    assert_eq!(v.get(GUEST_CR4), 0x6a0 | (1 << 13));
     assert_ne!(v.get(GUEST_CR4) & (1 << 13), 0);
     assert_eq!(v.get(GUEST_RIP), RIP + u64::from(LEN));
 }

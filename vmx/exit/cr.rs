@@ -7,21 +7,44 @@ use super::{Exit, Next};
 use crate::vmcs::field::*;
 use crate::vmx::caps::entry;
 use crate::vmx::exit_info::{CrAccess, IntrInfo};
-use crate::x86::{cr0, cr4, efer, vector};
+use crate::x86::{cr0, cr4, efer, vector, xcr0};
 
-/// CR0 bits the host owns: NE must be 1 in VMX operation (the FIXED0 MSR);
-/// the guest reads its own value from the read shadow (SDM Vol. 3C 25.6.6).
-/// PE and PG are free with unrestricted guest.
-pub const CR0_HOST_OWNED: u64 = cr0::NE;
-/// CR4 bits the host owns: VMXE, likewise.
-pub const CR4_HOST_OWNED: u64 = cr4::VMXE;
+/// CR0 bits the host owns; the guest reads its own value of them from the
+/// read shadow (SDM Vol. 3C 25.6.6) and writing another value exits: NE
+/// must be 1 in VMX operation (the FIXED0 MSR), and VM entry does not load
+/// CD and NW (27.3.2.1), so the CPU's are the host's. PE and PG are free
+/// with unrestricted guest.
+pub const CR0_HOST_OWNED: u64 = cr0::NE | cr0::CD | cr0::NW;
+/// CR4 bits the host owns: VMXE (1 in VMX operation, no VMX for guests)
+/// and OSXSAVE (allowed only when the guest has XSAVE).
+pub const CR4_HOST_OWNED: u64 = cr4::VMXE | cr4::OSXSAVE;
+
+/// The CPU's CR0 for the CR0 the guest sees (KVM keeps CD and NW off too).
+pub const fn cr0_hw(visible: u64) -> u64 {
+    (visible & !(cr0::CD | cr0::NW)) | cr0::NE
+}
+
+/// The CPU's CR4 for the CR4 the guest sees.
+pub const fn cr4_hw(visible: u64) -> u64 {
+    visible | cr4::VMXE
+}
+
+/// The CR0 the guest sees: its own value of the host-owned bits.
+pub fn cr0_visible<V: VmcsAccess>(v: &V) -> u64 {
+    (v.read(GUEST_CR0) & !CR0_HOST_OWNED) | (v.read(CR0_READ_SHADOW) & CR0_HOST_OWNED)
+}
+
+/// The CR4 the guest sees.
+pub fn cr4_visible<V: VmcsAccess>(v: &V) -> u64 {
+    (v.read(GUEST_CR4) & !CR4_HOST_OWNED) | (v.read(CR4_READ_SHADOW) & CR4_HOST_OWNED)
+}
 
 pub(super) fn handle<V: VmcsAccess>(x: &mut Exit<'_, V>) -> Next {
     let gp = IntrInfo::exception(vector::GP, true);
     match CrAccess::decode(x.v.read(EXIT_QUALIFICATION)) {
         CrAccess::MovTo { cr: 0, gpr } => {
             let new = x.gpr(gpr);
-            let old = x.v.read(GUEST_CR0);
+            let old = cr0_visible(x.v);
             if write_cr0(x.v, new).is_err() {
                 return x.inject(gp);
             }
@@ -34,12 +57,18 @@ pub(super) fn handle<V: VmcsAccess>(x: &mut Exit<'_, V>) -> Next {
         }
         CrAccess::MovTo { cr: 4, gpr } => {
             let new = x.gpr(gpr);
-            // VMXE: no VMX for guests (CPUID says so too).
-            if new & CR4_HOST_OWNED != 0 {
+            // VMXE: no VMX for guests (CPUID says so too); OSXSAVE only
+            // with XSAVE; bits the CPU does not allow in VMX operation
+            // (IA32_VMX_CR4_FIXED1, SDM Vol. 3D A.8) are reserved; PAE
+            // stays on in IA-32e mode (SDM Vol. 3A 10.8.5).
+            let xsave = x.env.xcr0_allowed != 0;
+            if new & cr4::VMXE != 0 || (new & cr4::OSXSAVE != 0 && !xsave) || new & !x.env.caps.cr4_fixed1 != 0
+                || (x.v.read(GUEST_IA32_EFER) & efer::LMA != 0 && new & cr4::PAE == 0)
+            {
                 return x.inject(gp);
             }
             x.v.write(CR4_READ_SHADOW, new);
-            x.v.write(GUEST_CR4, new | CR4_HOST_OWNED);
+            x.v.write(GUEST_CR4, cr4_hw(new));
         }
         CrAccess::MovTo { cr: 8, gpr } => {
             let new = x.gpr(gpr);
@@ -58,24 +87,58 @@ pub(super) fn handle<V: VmcsAccess>(x: &mut Exit<'_, V>) -> Next {
     Next::Resume
 }
 
-/// The guest writes `new` to CR0: #GP (`Err`) for reserved bits 63:32 or
-/// PG without PE (SDM Vol. 3A 2.5); paging switched on or off with
-/// EFER.LME set switches IA-32e mode, so EFER.LMA and the "IA-32e mode
-/// guest" entry control follow (SDM Vol. 3A 10.8.5).
+/// The guest writes `new` to CR0: #GP (`Err`) for reserved bits 63:32, PG
+/// without PE, NW without CD (SDM Vol. 3A 2.5, MOV CR), paging on with
+/// EFER.LME but without CR4.PAE or from a 64-bit code segment, paging off
+/// in 64-bit mode or with CR4.PCIDE (10.8.5, 4.10.1); paging switched on or
+/// off with EFER.LME set switches IA-32e mode, so EFER.LMA and the "IA-32e
+/// mode guest" entry control follow.
 pub fn write_cr0<V: VmcsAccess>(v: &V, new: u64) -> Result<(), ()> {
-    if new >> 32 != 0 || (new & cr0::PG != 0 && new & cr0::PE == 0) {
+    if new >> 32 != 0 || (new & cr0::PG != 0 && new & cr0::PE == 0) || (new & cr0::NW != 0 && new & cr0::CD == 0) {
         return Err(());
     }
-    let old = v.read(GUEST_CR0);
+    let old = cr0_visible(v);
     let e = v.read(GUEST_IA32_EFER);
+    let cs_l = v.read(crate::vmcs::field::Seg::Cs.fields().ar) & (1 << 13) != 0;
+    let cr4v = v.read(GUEST_CR4);
+    if old & cr0::PG == 0 && new & cr0::PG != 0 && e & efer::LME != 0 && (cr4v & cr4::PAE == 0 || cs_l) {
+        return Err(());
+    }
+    if old & cr0::PG != 0 && new & cr0::PG == 0 && ((e & efer::LMA != 0 && cs_l) || cr4v & cr4::PCIDE != 0) {
+        return Err(());
+    }
     if e & efer::LME != 0 && (old ^ new) & cr0::PG != 0 {
         let on = new & cr0::PG != 0;
         v.write(GUEST_IA32_EFER, if on { e | efer::LMA } else { e & !efer::LMA });
         set_ia32e(v, on);
     }
     v.write(CR0_READ_SHADOW, new);
-    v.write(GUEST_CR0, new | CR0_HOST_OWNED);
+    v.write(GUEST_CR0, cr0_hw(new));
     Ok(())
+}
+
+/// XSETBV: XCR0 must keep x87, have SSE under AVX, the AVX-512 components
+/// all or none and only with AVX, both MPX components or none, and nothing
+/// the guest may not enable (SDM Vol. 1 13.3; Vol. 2C XSETBV). The CPU
+/// checked CPL and CR4.OSXSAVE before the exit (SDM Vol. 3C 26.1.1).
+pub(super) fn xsetbv<V: VmcsAccess>(x: &mut Exit<'_, V>) -> Next {
+    let r = &x.cpu.regs;
+    let new = (r.rdx << 32) | (r.rax & 0xffff_ffff);
+    if r.rcx as u32 != 0 || !xcr0_valid(new, x.env.xcr0_allowed) {
+        return x.inject(IntrInfo::exception(vector::GP, true));
+    }
+    x.cpu.xcr0 = new;
+    Next::Resume
+}
+
+/// Whether `new` is a valid XCR0 for a guest allowed `allowed`.
+pub fn xcr0_valid(new: u64, allowed: u64) -> bool {
+    let avx512 = new & xcr0::AVX512;
+    new & xcr0::X87 != 0
+        && new & !allowed == 0
+        && (new & xcr0::AVX == 0 || new & xcr0::SSE != 0)
+        && (avx512 == 0 || (avx512 == xcr0::AVX512 && new & xcr0::AVX != 0))
+        && (new & xcr0::BNDREGS != 0) == (new & xcr0::BNDCSR != 0)
 }
 
 /// Sets or clears the "IA-32e mode guest" entry control, which must equal

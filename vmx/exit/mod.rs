@@ -12,6 +12,8 @@
 //! userland's data, an exit passed to userland raw.
 
 pub mod cr;
+pub mod debug;
+pub mod event;
 mod io;
 
 use crate::vmcs::field::*;
@@ -44,6 +46,27 @@ pub struct CpuState {
     pub kernel_gs_base: u64,
     /// An IN waiting for userland's data.
     pub pending_in: Option<PendingIn>,
+    /// Events waiting for delivery.
+    pub events: event::Events,
+    /// An event is in the VM-entry interruption-information field for the
+    /// next entry (every exit clears the field, SDM Vol. 3C 25.8.3: a
+    /// handler or redelivery sets it again).
+    pub injecting: bool,
+    /// Userland asked for an exit when the guest can take an interrupt
+    /// (`request_interrupt_window` in the run record, read at RUN).
+    pub want_irq_window: bool,
+    /// Interrupt- or NMI-window exiting is on.
+    pub windows: bool,
+    /// DR0-DR3 and DR6 (DR7 is in the VMCS). In the CPU only while the
+    /// guest owns them: from a MOV DR until the next exit (then MOV DR
+    /// exits again), as KVM does.
+    pub db: [u64; 4],
+    /// DR6.
+    pub dr6: u64,
+    /// The guest's DR0-3 and DR6 go into the CPU before the next entry.
+    pub debug_owned: bool,
+    /// XCR0 (the guest's, switched while it has CR4.OSXSAVE).
+    pub xcr0: u64,
     /// Drop the translations cached for the vCPU's VPID before the next
     /// entry: the guest's paging state changed without the CPU executing
     /// the instruction that would have flushed them (an emulated MOV to
@@ -68,6 +91,8 @@ pub struct Env<'a> {
     pub vcpu_id: u32,
     /// CPUID on the host: (leaf, subleaf) -> [EAX, EBX, ECX, EDX].
     pub host_cpuid: fn(u32, u32) -> [u32; 4],
+    /// XCR0 bits the guest may set (0: no XSAVE for the guest).
+    pub xcr0_allowed: u64,
 }
 
 /// What the run loop does after an exit.
@@ -126,6 +151,12 @@ pub enum UserExit {
     },
     /// Triple fault.
     Shutdown,
+    /// The guest can take an external interrupt now (userland asked).
+    IrqWindow,
+    /// Monitor trap flag: one instruction done.
+    Mtf,
+    /// PAUSE (RIP is past it).
+    Pause,
     /// VM entry failed.
     FailEntry {
         /// Exit reason (bit 31 set), or 0 when the instruction failed.
@@ -200,10 +231,19 @@ pub fn handle<V: VmcsAccess>(v: &V, why: ExitReason, cpu: &mut CpuState, env: &E
     if why.entry_failed() {
         return Next::ToUser(entry_failure(v, why, env.caps));
     }
+    // The exit cleared the interruption-information field (SDM Vol. 3C
+    // 25.8.3): an event whose delivery it interrupted goes in again.
+    cpu.injecting = false;
+    event::redeliver(v, cpu);
     let mut x = Exit { v, cpu, env, why, advance: why.has_instruction_length() };
     let next = match why.basic() {
         reason::EXCEPTION_NMI => x.exception_or_nmi(),
-        reason::EXTERNAL_INTERRUPT | reason::PREEMPTION_TIMER => Next::Resume,
+        reason::EXTERNAL_INTERRUPT | reason::PREEMPTION_TIMER | reason::NMI_WINDOW => Next::Resume,
+        reason::INTERRUPT_WINDOW => x.interrupt_window(),
+        reason::MTF => Next::ToUser(UserExit::Mtf),
+        reason::PAUSE => Next::ToUser(UserExit::Pause),
+        reason::MOV_DR => debug::mov_dr(&mut x),
+        reason::XSETBV => cr::xsetbv(&mut x),
         reason::TRIPLE_FAULT => Next::ToUser(UserExit::Shutdown),
         reason::CPUID => x.cpuid(),
         reason::HLT => Next::ToUser(UserExit::Hlt),
@@ -252,8 +292,18 @@ impl<V: VmcsAccess> Exit<'_, V> {
         if info.has_error_code() {
             self.v.write(ENTRY_EXCEPTION_ERROR_CODE, 0);
         }
+        self.cpu.injecting = true;
         self.keep_rip();
         Next::Resume
+    }
+
+    /// The guest can take an interrupt: one waiting goes in at the next
+    /// entry (`event::prepare`); else userland asked to know.
+    fn interrupt_window(&mut self) -> Next {
+        if self.cpu.events.interrupt.is_some() || !self.cpu.want_irq_window {
+            return Next::Resume;
+        }
+        Next::ToUser(UserExit::IrqWindow)
     }
 
     /// The exceptions that exit (`EXCEPTION_BITMAP` in vmcs/setup.rs): #MC
@@ -265,6 +315,9 @@ impl<V: VmcsAccess> Exit<'_, V> {
         }
         if info.is_hw_exception(vector::MC) {
             return Next::HostMachineCheck;
+        }
+        if info.vector() == vector::DB && info.valid() {
+            return debug::debug_exception(self, info);
         }
         if info.is_hw_exception(vector::AC) {
             // The guest's own alignment check (CR0.AM, RFLAGS.AC, CPL 3;
