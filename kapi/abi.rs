@@ -26,6 +26,14 @@ unsafe impl Pod for uapi::rvmx_memory_region {}
 unsafe impl Pod for uapi::rvmx_regs {}
 // SAFETY: as above (rvmx_segment and rvmx_dtable are 24 and 16 bytes).
 unsafe impl Pod for uapi::rvmx_sregs {}
+// SAFETY: as above (rvmx_event: 4 bytes, a u32, two u64s).
+unsafe impl Pod for uapi::rvmx_event {}
+// SAFETY: as above (three 24-byte rvmx_event, then u32s).
+unsafe impl Pod for uapi::rvmx_events {}
+// SAFETY: as above.
+unsafe impl Pod for uapi::rvmx_debugregs {}
+// SAFETY: as above.
+unsafe impl Pod for uapi::rvmx_vcpu_cap {}
 // SAFETY: as above; every member of the union is integers and the union
 // is padded to its largest member.
 unsafe impl Pod for uapi::rvmx_run {}
@@ -60,7 +68,7 @@ pub(crate) fn write_pod<T: Pod>(v: &T, bytes: &mut [u8]) -> usize {
 /// Publishes an exit record: the union (from its start to the end) and
 /// `exit_reason`, never the bytes userland owns in between
 /// (`immediate_exit`, which rvmx only reads).
-pub(crate) fn publish_exit(page: &super::SharedPage<uapi::rvmx_run>, run: &uapi::rvmx_run) {
+pub(crate) fn publish_exit(page: &super::SharedPage<uapi::rvmx_run>, run: &uapi::rvmx_run, flags: u16) {
     const WORDS: usize = core::mem::size_of::<uapi::rvmx_run>() / 8;
     const _: () = assert!(
         core::mem::size_of::<uapi::rvmx_run>() % 8 == 0
@@ -76,5 +84,9 @@ pub(crate) fn publish_exit(page: &super::SharedPage<uapi::rvmx_run>, run: &uapi:
         page.write_u64(i * 8, words[i]);
         i += 1;
     }
+    // ready_for_interrupt_injection and if_flag (bytes 6, 7: rvmx's).
+    const _: () = assert!(core::mem::offset_of!(uapi::rvmx_run, ready_for_interrupt_injection) == 6);
+    const _: () = assert!(core::mem::offset_of!(uapi::rvmx_run, if_flag) == 7);
+    page.write_u16(6, flags);
     page.write_u32(core::mem::offset_of!(uapi::rvmx_run, exit_reason), run.exit_reason);
 }

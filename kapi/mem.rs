@@ -6,6 +6,7 @@ use super::abi::Pod;
 use super::raw;
 use super::Vma;
 use core::marker::PhantomData;
+use kernel::page::PAGE_SIZE;
 use kernel::error::to_result;
 use kernel::prelude::*;
 
@@ -95,6 +96,41 @@ impl<T: Pod> SharedPage<T> {
         }
         // SAFETY: in bounds and aligned (checked) in our page.
         unsafe { self.page.as_ptr().add(offset).cast::<u32>().write_volatile(v) };
+        true
+    }
+
+    /// Stores an aligned 16-bit value at `offset` in the `T`.
+    pub(crate) fn write_u16(&self, offset: usize, v: u16) -> bool {
+        if offset % 2 != 0 || offset + 2 > core::mem::size_of::<T>() {
+            return false;
+        }
+        // SAFETY: in bounds and aligned (checked) in our page.
+        unsafe { self.page.as_ptr().add(offset).cast::<u16>().write_volatile(v) };
+        true
+    }
+
+    /// Copies `src` to `offset` in the page (beyond the `T`: the data
+    /// area of string I/O), byte by byte; false if it does not fit.
+    pub(crate) fn write_bytes(&self, offset: usize, src: &[u8]) -> bool {
+        if offset > PAGE_SIZE || src.len() > PAGE_SIZE - offset {
+            return false;
+        }
+        for (i, b) in src.iter().enumerate() {
+            // SAFETY: in the page (checked above).
+            unsafe { self.page.as_ptr().add(offset + i).write_volatile(*b) };
+        }
+        true
+    }
+
+    /// Copies from `offset` in the page to `dst`; false if out of it.
+    pub(crate) fn read_bytes(&self, offset: usize, dst: &mut [u8]) -> bool {
+        if offset > PAGE_SIZE || dst.len() > PAGE_SIZE - offset {
+            return false;
+        }
+        for (i, b) in dst.iter_mut().enumerate() {
+            // SAFETY: in the page (checked above); any byte is valid.
+            *b = unsafe { self.page.as_ptr().add(offset + i).read_volatile() };
+        }
         true
     }
 

@@ -200,15 +200,20 @@ TEST(immediate_exit_returns_eintr_before_entry)
 	ASSERT_EQ(0, rvmx_get_regs(&g.vcpu[0], &after));
 	EXPECT_EQ(regs.rip, after.rip);		/* the guest did not run */
 	g.vcpu[0].run->immediate_exit = 0;
-	/* rvmx never writes the bytes userland owns (immediate_exit and the
-	 * padding after it): a flag set by another thread is never lost. */
-	memset(g.vcpu[0].run->padding1, 0xa5, sizeof(g.vcpu[0].run->padding1));
+	/* rvmx never writes the bytes userland owns (immediate_exit and
+	 * request_interrupt_window): a flag set by another thread is never
+	 * lost. It writes ready_for_interrupt_injection and if_flag. */
+	g.vcpu[0].run->request_interrupt_window = 0;
+	g.vcpu[0].run->ready_for_interrupt_injection = 0xa5;
+	g.vcpu[0].run->if_flag = 0xa5;
 	ASSERT_EQ(0, rvmx_run(&g.vcpu[0]));
 	ASSERT_EQ(RVMX_EXIT_IO, g.vcpu[0].run->exit_reason);
 	ASSERT_EQ(0x71, g.vcpu[0].run->io.port);
-	for (size_t i = 0; i < sizeof(g.vcpu[0].run->padding1); i++)
-		EXPECT_EQ(0xa5, g.vcpu[0].run->padding1[i]);
 	EXPECT_EQ(0, g.vcpu[0].run->immediate_exit);
+	EXPECT_EQ(0, g.vcpu[0].run->request_interrupt_window);
+	/* The guest runs with IF=0 (RFLAGS 2): no interrupt could go in. */
+	EXPECT_EQ(0, g.vcpu[0].run->ready_for_interrupt_injection);
+	EXPECT_EQ(0, g.vcpu[0].run->if_flag);
 	/* The IN is completed, then immediate_exit returns before entry. */
 	g.vcpu[0].run->io.data = 0x5c;
 	g.vcpu[0].run->immediate_exit = 1;

@@ -29,7 +29,8 @@ impl From<&UserExit> for rvmx_run {
         run.exit_reason = match *e {
             UserExit::Io { is_in, size, port, data } => {
                 let direction = if is_in { RVMX_IO_IN } else { RVMX_IO_OUT } as u8;
-                u.io = rvmx_exit_io { direction, size, port, reserved: 0, data };
+                let data_offset = (core::mem::offset_of!(rvmx_run, __bindgen_anon_1) + core::mem::offset_of!(rvmx_exit_io, data)) as u32;
+                u.io = rvmx_exit_io { direction, size, port, count: 1, data, data_offset, reserved: 0 };
                 RVMX_EXIT_IO
             }
             UserExit::Hlt => RVMX_EXIT_HLT,
@@ -37,10 +38,13 @@ impl From<&UserExit> for rvmx_run {
                 let q = EptQual(qualification);
                 let bit = |on: bool, b: u32| if on { b } else { 0 };
                 let access = bit(q.read(), RVMX_MMIO_READ) | bit(q.write(), RVMX_MMIO_WRITE) | bit(q.fetch(), RVMX_MMIO_FETCH);
-                u.mmio = rvmx_exit_mmio { gpa, qualification, access, reserved: 0 };
+                u.mmio = rvmx_exit_mmio { gpa, qualification, access, ..Default::default() };
                 RVMX_EXIT_MMIO
             }
             UserExit::Shutdown => RVMX_EXIT_SHUTDOWN,
+            UserExit::IrqWindow => RVMX_EXIT_IRQ_WINDOW,
+            UserExit::Mtf => RVMX_EXIT_MTF,
+            UserExit::Pause => RVMX_EXIT_PAUSE,
             UserExit::FailEntry { reason, vm_instruction_error, qualification, account } => {
                 let mut f = rvmx_exit_fail_entry { reason, vm_instruction_error, qualification, ..Default::default() };
                 account.write_to(&mut f.account);

@@ -11,7 +11,11 @@ use crate::vmcs::field::{Seg, VmcsAccess, *};
 use crate::vmcs::{setup, Loaded, Vmcs};
 use crate::vmx::caps::{ept_vpid, Basic};
 use crate::vmx::exit::cr::{cr0_hw, cr0_visible, cr4_hw, cr4_visible, set_ia32e};
+use crate::vmx::caps::proc;
+use crate::vmx::exit::event::{has_error_code, Events, Exception};
 use crate::vmx::exit::CpuState;
+use crate::vmx::exit_info::{IntrInfo, INTR_TYPE_EXTERNAL, INTR_TYPE_HW_EXCEPTION, INTR_TYPE_NMI};
+use crate::x86::vector;
 use crate::vmx::regs::GuestRegs;
 use crate::x86::{ar, efer};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -53,6 +57,9 @@ pub(crate) struct State {
     pub(crate) l1d_flush: bool,
     /// The guest has EFER.SCE this RUN: its SYSCALL MSRs are switched.
     pub(crate) guest_sce: bool,
+    /// Bytes 6 and 7 of the run record for the last exit to userland:
+    /// ready_for_interrupt_injection and if_flag.
+    pub(crate) user_flags: u16,
     pub(crate) fpu: GuestFpu,
 }
 
@@ -87,7 +94,15 @@ impl Vcpu {
         vmcs.with_loaded(|v| setup::init(v, &caps, id.vm.eptp(), vpid.0))??;
         // Never a real value: the first entry writes every one of them.
         let host = HostState { cr3: u64::MAX, cr4: u64::MAX, fs_base: u64::MAX, cpu: -1 };
-        let state = State { cpu: CpuState::default(), host, broken: false, l1d_flush: true, guest_sce: false, fpu: GuestFpu::new()? };
+        let state = State {
+            cpu: CpuState::reset(),
+            host,
+            broken: false,
+            l1d_flush: true,
+            guest_sce: false,
+            user_flags: 0,
+            fpu: GuestFpu::new()?,
+        };
         let run_page = SharedPage::new()?;
         let vcpu = Arc::pin_init(
             pin_init!(Vcpu {
@@ -196,6 +211,13 @@ const VCPU_IOCTLS: &[Entry<Arc<Vcpu>>] = &[
     Entry { cmd: uapi::RVMX_SET_REGS, handler: set_regs },
     Entry { cmd: uapi::RVMX_GET_SREGS, handler: get_sregs },
     Entry { cmd: uapi::RVMX_SET_SREGS, handler: set_sregs },
+    Entry { cmd: uapi::RVMX_INJECT, handler: inject },
+    Entry { cmd: uapi::RVMX_GET_EVENTS, handler: get_events },
+    Entry { cmd: uapi::RVMX_SET_EVENTS, handler: set_events },
+    Entry { cmd: uapi::RVMX_GET_DEBUGREGS, handler: get_debugregs },
+    Entry { cmd: uapi::RVMX_SET_DEBUGREGS, handler: set_debugregs },
+    Entry { cmd: uapi::RVMX_GET_CAP, handler: get_cap },
+    Entry { cmd: uapi::RVMX_SET_CAP, handler: set_cap },
 ];
 
 fn run(vcpu: &Arc<Vcpu>, arg: &mut Arg<'_>) -> Result<isize> {
@@ -333,8 +355,233 @@ fn set_sregs(vcpu: &Arc<Vcpu>, arg: &mut Arg<'_>) -> Result<isize> {
     })?;
     st.cpu.cr2 = s.cr2;
     st.cpu.cr8 = s.cr8;
+    st.cpu.osxsave = s.cr4 & crate::x86::cr4::OSXSAVE != 0;
     // New paging state: the CPU did not see a MOV to CR3/CR0/CR4, so
     // translations cached for this VPID must go before the next entry.
     st.cpu.flush_tlb = true;
+    Ok(0)
+}
+
+/// An event from userland, checked: exceptions 0..=31 but NMI (2), with an
+/// error code exactly where the vector has one (VM entry refuses the rest:
+/// SDM Vol. 3C 27.2.1.3), a payload only for #PF and #DB; interrupts
+/// 32..=255 (0..=31 are exceptions).
+fn check_event(e: &uapi::rvmx_event, kind: u32) -> Result {
+    if u32::from(e.kind) != kind || e.reserved != 0 {
+        return Err(EINVAL);
+    }
+    let ok = match kind {
+        uapi::RVMX_EVENT_EXCEPTION => {
+            e.vector < 32
+                && e.vector != vector::NMI
+                && (e.has_error_code != 0) == has_error_code(e.vector)
+                && (e.has_payload == 0 || matches!(e.vector, vector::PF | vector::DB))
+        }
+        uapi::RVMX_EVENT_NMI => e.vector == vector::NMI || e.vector == 0,
+        _ => e.vector >= 32 && e.has_error_code == 0 && e.has_payload == 0,
+    };
+    if !ok || e.has_error_code > 1 || e.has_payload > 1 {
+        return Err(EINVAL);
+    }
+    Ok(())
+}
+
+fn to_exception(e: &uapi::rvmx_event) -> Exception {
+    Exception {
+        vector: e.vector,
+        error_code: (e.has_error_code != 0).then_some(e.error_code),
+        payload: (e.has_payload != 0).then_some(e.payload),
+    }
+}
+
+fn from_exception(x: &Exception) -> uapi::rvmx_event {
+    uapi::rvmx_event {
+        kind: uapi::RVMX_EVENT_EXCEPTION as u8,
+        vector: x.vector,
+        has_error_code: x.error_code.is_some().into(),
+        has_payload: x.payload.is_some().into(),
+        error_code: x.error_code.unwrap_or(0),
+        payload: x.payload.unwrap_or(0),
+        reserved: 0,
+    }
+}
+
+/// RVMX_INJECT: queues one event for the next entries. A second exception
+/// or interrupt while one waits: EBUSY (an NMI while one waits is one NMI,
+/// as the CPU latches one).
+fn inject(vcpu: &Arc<Vcpu>, arg: &mut Arg<'_>) -> Result<isize> {
+    let e: uapi::rvmx_event = arg.read()?;
+    let mut st = vcpu.state.lock();
+    let ev = &mut st.cpu.events;
+    match u32::from(e.kind) {
+        k @ uapi::RVMX_EVENT_EXCEPTION => {
+            check_event(&e, k)?;
+            if ev.exception.is_some() {
+                return Err(EBUSY);
+            }
+            ev.exception = Some(to_exception(&e));
+        }
+        k @ uapi::RVMX_EVENT_NMI => {
+            check_event(&e, k)?;
+            ev.nmi = true;
+        }
+        k @ uapi::RVMX_EVENT_INTERRUPT => {
+            check_event(&e, k)?;
+            if ev.interrupt.is_some() {
+                return Err(EBUSY);
+            }
+            ev.interrupt = Some(e.vector);
+        }
+        _ => return Err(EINVAL),
+    }
+    Ok(0)
+}
+
+/// RVMX_GET_EVENTS: what waits, and the blocking state. An event already
+/// in the VMCS for the next entry (a redelivery) is reported as waiting.
+fn get_events(vcpu: &Arc<Vcpu>, arg: &mut Arg<'_>) -> Result<isize> {
+    let st = vcpu.state.lock();
+    let (pending, blocking) = vcpu.vmcs.with_loaded(|v| {
+        let info = if st.cpu.injecting { IntrInfo(v.read(ENTRY_INTR_INFO)) } else { IntrInfo(0) };
+        let code = if info.has_error_code() { v.read(ENTRY_EXCEPTION_ERROR_CODE) } else { 0 };
+        ((info, code), v.read(GUEST_INTERRUPTIBILITY))
+    })?;
+    let ev = &st.cpu.events;
+    let mut out = uapi::rvmx_events { interruptibility: blocking & INTERRUPTIBILITY_UAPI, ..Default::default() };
+    if let Some(x) = &ev.exception {
+        out.exception = from_exception(x);
+    }
+    if ev.nmi {
+        out.nmi = uapi::rvmx_event { kind: uapi::RVMX_EVENT_NMI as u8, vector: vector::NMI, ..Default::default() };
+    }
+    if let Some(vec) = ev.interrupt {
+        out.interrupt = uapi::rvmx_event { kind: uapi::RVMX_EVENT_INTERRUPT as u8, vector: vec, ..Default::default() };
+    }
+    let (info, code) = pending;
+    if info.valid() {
+        match info.kind() {
+            INTR_TYPE_HW_EXCEPTION if out.exception.kind == 0 => {
+                out.exception = from_exception(&Exception {
+                    vector: info.vector(),
+                    error_code: info.has_error_code().then_some(code),
+                    payload: None,
+                });
+            }
+            INTR_TYPE_NMI => out.nmi.kind = uapi::RVMX_EVENT_NMI as u8,
+            INTR_TYPE_EXTERNAL if out.interrupt.kind == 0 => {
+                out.interrupt = uapi::rvmx_event { kind: uapi::RVMX_EVENT_INTERRUPT as u8, vector: info.vector(), ..Default::default() };
+            }
+            _ => {}
+        }
+    }
+    arg.write(&out);
+    Ok(0)
+}
+
+/// Interruptibility bits userland sees and sets (STI, MOV SS, NMI).
+const INTERRUPTIBILITY_UAPI: u32 = uapi::RVMX_BLOCKING_STI | uapi::RVMX_BLOCKING_MOV_SS | uapi::RVMX_BLOCKING_NMI;
+
+/// RVMX_SET_EVENTS: replaces what waits and the blocking state (restore).
+fn set_events(vcpu: &Arc<Vcpu>, arg: &mut Arg<'_>) -> Result<isize> {
+    let e: uapi::rvmx_events = arg.read()?;
+    if e.reserved != [0; 7] || e.interruptibility & !INTERRUPTIBILITY_UAPI != 0 {
+        return Err(EINVAL);
+    }
+    // STI and MOV-SS blocking are never both set (SDM Vol. 3C 27.3.1.5).
+    if e.interruptibility & 3 == 3 {
+        return Err(EINVAL);
+    }
+    let checked = |ev: &uapi::rvmx_event, kind: u32| -> Result<bool> {
+        if ev.kind == 0 {
+            return if ev.vector == 0 && ev.has_error_code == 0 && ev.has_payload == 0 && ev.error_code == 0 && ev.payload == 0 && ev.reserved == 0 { Ok(false) } else { Err(EINVAL) };
+        }
+        check_event(ev, kind)?;
+        Ok(true)
+    };
+    let exception = checked(&e.exception, uapi::RVMX_EVENT_EXCEPTION)?.then(|| to_exception(&e.exception));
+    let nmi = checked(&e.nmi, uapi::RVMX_EVENT_NMI)?;
+    let interrupt = checked(&e.interrupt, uapi::RVMX_EVENT_INTERRUPT)?.then_some(e.interrupt.vector);
+    let mut st = vcpu.state.lock();
+    vcpu.vmcs.with_loaded(|v| {
+        v.write(ENTRY_INTR_INFO, 0);
+        v.write(GUEST_INTERRUPTIBILITY, e.interruptibility);
+    })?;
+    st.cpu.injecting = false;
+    st.cpu.events = Events { exception, nmi, interrupt };
+    Ok(0)
+}
+
+/// IA32_DEBUGCTL bits userland may give the guest: BTF (single step on
+/// branches). LBR and the rest would record into host-visible MSRs.
+const DEBUGCTL_ALLOWED: u64 = 1 << 1;
+
+fn get_debugregs(vcpu: &Arc<Vcpu>, arg: &mut Arg<'_>) -> Result<isize> {
+    let st = vcpu.state.lock();
+    let (dr7, debugctl) = vcpu.vmcs.with_loaded(|v| (v.read(GUEST_DR7), v.read(GUEST_IA32_DEBUGCTL)))?;
+    arg.write(&uapi::rvmx_debugregs { db: st.cpu.db, dr6: st.cpu.dr6, dr7, debugctl, reserved: [0; 5] });
+    Ok(0)
+}
+
+/// RVMX_SET_DEBUGREGS: DR6 and DR7 bits 63:32 are reserved (SDM Vol. 3B
+/// 18.2.4; VM entry checks DR7's: 27.3.1.1), and so are DEBUGCTL bits
+/// other than BTF here.
+fn set_debugregs(vcpu: &Arc<Vcpu>, arg: &mut Arg<'_>) -> Result<isize> {
+    let d: uapi::rvmx_debugregs = arg.read()?;
+    if d.reserved != [0; 5] || d.dr6 >> 32 != 0 || d.dr7 >> 32 != 0 || d.debugctl & !DEBUGCTL_ALLOWED != 0 {
+        return Err(EINVAL);
+    }
+    let mut st = vcpu.state.lock();
+    vcpu.vmcs.with_loaded(|v| {
+        v.write(GUEST_DR7, d.dr7 | crate::x86::dr::DR7_FIXED_1);
+        v.write(GUEST_IA32_DEBUGCTL, d.debugctl);
+    })?;
+    st.cpu.db = d.db;
+    st.cpu.dr6 = d.dr6 | crate::x86::dr::DR6_FIXED_1 & !(1 << 12) & !crate::x86::dr::DR6_ACTIVE_LOW | (d.dr6 & crate::x86::dr::DR6_ACTIVE_LOW);
+    st.cpu.breakpoints_on = d.dr7 & 0xff != 0;
+    Ok(0)
+}
+
+/// The processor-based control behind a per-vCPU capability.
+fn cap_control(cap: u32) -> Result<u32> {
+    Ok(match cap {
+        uapi::RVMX_VCPU_CAP_HLT_EXIT => proc::HLT,
+        uapi::RVMX_VCPU_CAP_MTF => proc::MTF,
+        uapi::RVMX_VCPU_CAP_PAUSE_EXIT => proc::PAUSE,
+        _ => return Err(EINVAL),
+    })
+}
+
+/// Whether the CPU lets rvmx turn `ctl` on and off.
+fn cap_supported(ctl: u32) -> Result<bool> {
+    let caps = crate::vmx::cpu::loaded_caps()?;
+    Ok(caps.proc().allows(ctl) && caps.proc().must_be_1 & ctl == 0)
+}
+
+fn get_cap(vcpu: &Arc<Vcpu>, arg: &mut Arg<'_>) -> Result<isize> {
+    let mut c: uapi::rvmx_vcpu_cap = arg.read()?;
+    let ctl = cap_control(c.cap)?;
+    if !cap_supported(ctl)? {
+        return Err(Error::from_errno(-(kernel::bindings::EOPNOTSUPP as i32)));
+    }
+    let _st = vcpu.state.lock();
+    c.value = u32::from(vcpu.vmcs.with_loaded(|v| v.read(PROC_BASED_CONTROLS))? & ctl != 0);
+    arg.write(&c);
+    Ok(0)
+}
+
+fn set_cap(vcpu: &Arc<Vcpu>, arg: &mut Arg<'_>) -> Result<isize> {
+    let c: uapi::rvmx_vcpu_cap = arg.read()?;
+    let ctl = cap_control(c.cap)?;
+    if c.value > 1 {
+        return Err(EINVAL);
+    }
+    if !cap_supported(ctl)? {
+        return Err(Error::from_errno(-(kernel::bindings::EOPNOTSUPP as i32)));
+    }
+    let _st = vcpu.state.lock();
+    vcpu.vmcs.with_loaded(|v| {
+        let now = v.read(PROC_BASED_CONTROLS);
+        v.write(PROC_BASED_CONTROLS, if c.value != 0 { now | ctl } else { now & !ctl });
+    })?;
     Ok(0)
 }

@@ -24,7 +24,8 @@ pub(crate) fn init(v: &Loaded<'_>, caps: &RawCaps, eptp: u64, vpid: u16) -> Resu
             EIO
         })
     };
-    let pin_opt = if caps.pin().allows(pin::PREEMPTION_TIMER) { pin::PREEMPTION_TIMER } else { 0 };
+    // Virtual NMIs where the CPU has them: NMI-window exiting needs them.
+    let pin_opt = [pin::PREEMPTION_TIMER, pin::VIRTUAL_NMI].into_iter().filter(|&c| caps.pin().allows(c)).fold(0, |a, c| a | c);
     let pinv = need("pin-based", caps.pin().adjust(pin::EXT_INTR | pin::NMI, pin_opt))?;
     // Every I/O instruction exits, and (no MSR bitmap) every MSR access;
     // CR8 loads and stores exit (else the guest would write the host's
@@ -61,8 +62,9 @@ pub(crate) fn init(v: &Loaded<'_>, caps: &RawCaps, eptp: u64, vpid: u16) -> Resu
         (EXIT_CONTROLS, exitv),
         (ENTRY_CONTROLS, entryv),
         // #MC and #AC always exit (KVM too): a machine check belongs to the
-        // host, and a split-lock #AC to the host's policy.
-        (EXCEPTION_BITMAP, (1 << vector::MC) | (1 << vector::AC)),
+        // host, and a split-lock #AC to the host's policy. #DB exits so that
+        // its DR6 bits reach the guest's DR6 (exit/debug.rs).
+        (EXCEPTION_BITMAP, (1 << vector::MC) | (1 << vector::AC) | (1 << vector::DB)),
         (CR3_TARGET_COUNT, 0),
         (EXIT_MSR_STORE_COUNT, 0),
         (EXIT_MSR_LOAD_COUNT, 0),

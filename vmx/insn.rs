@@ -288,6 +288,61 @@ pub(crate) fn write_dr7_fixed() {
     unsafe { asm!("mov dr7, {}", in(reg) 0x400u64, options(nomem, nostack, preserves_flags)) };
 }
 
+/// Loads the guest's DR0-DR3 and DR6 (before entry, interrupts off, DR7
+/// already 0x400 or the host's with no breakpoint the guest could see).
+/// The host's breakpoints come back after the exit (hw_breakpoint_restore).
+pub(crate) fn write_guest_debug_regs(db: &[u64; 4], dr6: u64) {
+    // SAFETY: DR0-DR3 hold addresses only DR7 enables; the host's DR7 has
+    // none enabled while the guest's are in (the caller saw to that, and
+    // the exit sets DR7 to 0x400). DR6 only reports; the host's #DB handler
+    // clears it before use.
+    unsafe {
+        asm!("mov dr0, {}", in(reg) db[0], options(nomem, nostack, preserves_flags));
+        asm!("mov dr1, {}", in(reg) db[1], options(nomem, nostack, preserves_flags));
+        asm!("mov dr2, {}", in(reg) db[2], options(nomem, nostack, preserves_flags));
+        asm!("mov dr3, {}", in(reg) db[3], options(nomem, nostack, preserves_flags));
+        asm!("mov dr6, {}", in(reg) dr6, options(nomem, nostack, preserves_flags));
+    }
+}
+
+/// Reads DR0-DR3 and DR6 back after an exit (the guest may have changed
+/// them with MOV DR), then sets DR6 to its inactive value for the host.
+pub(crate) fn take_guest_debug_regs(db: &mut [u64; 4]) -> u64 {
+    let dr6: u64;
+    // SAFETY: reading debug registers has no side effect; DR6 = 0xffff0ff0
+    // is its architectural "nothing happened" value, what the host's #DB
+    // handler leaves there too.
+    unsafe {
+        asm!("mov {}, dr0", out(reg) db[0], options(nomem, nostack, preserves_flags));
+        asm!("mov {}, dr1", out(reg) db[1], options(nomem, nostack, preserves_flags));
+        asm!("mov {}, dr2", out(reg) db[2], options(nomem, nostack, preserves_flags));
+        asm!("mov {}, dr3", out(reg) db[3], options(nomem, nostack, preserves_flags));
+        asm!("mov {}, dr6", out(reg) dr6, options(nomem, nostack, preserves_flags));
+        asm!("mov dr6, {}", in(reg) crate::x86::dr::DR6_FIXED_1, options(nomem, nostack, preserves_flags));
+    }
+    dr6
+}
+
+/// XCR0 (the host's: read once per RUN where CR4.OSXSAVE is set).
+pub(crate) fn xgetbv0() -> u64 {
+    let (lo, hi): (u32, u32);
+    // SAFETY: XGETBV with ECX = 0 reads XCR0; the caller checked that the
+    // host has CR4.OSXSAVE (else #UD).
+    unsafe { asm!("xgetbv", in("ecx") 0u32, out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags)) };
+    (u64::from(hi) << 32) | u64::from(lo)
+}
+
+/// Writes XCR0: the guest's before entry, the host's back after the exit
+/// (interrupts off in between, so the host never runs with the guest's).
+pub(crate) fn xsetbv0(v: u64) {
+    // SAFETY: the value is either the host's own XCR0 or a guest value
+    // validated by `exit::cr::xcr0_valid` against the host's XCR0 (so no
+    // #GP), and the host's is restored before interrupts are enabled.
+    unsafe {
+        asm!("xsetbv", in("ecx") 0u32, in("eax") v as u32, in("edx") (v >> 32) as u32, options(nomem, nostack, preserves_flags))
+    };
+}
+
 /// The SYSCALL MSRs, in the order of [`write_syscall_msrs`].
 pub(crate) const SYSCALL_MSRS: [HostMsr; 4] = [HostMsr::Star, HostMsr::Lstar, HostMsr::Cstar, HostMsr::Sfmask];
 

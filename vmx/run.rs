@@ -38,7 +38,7 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use crate::uapi::{rvmx_exit_io, rvmx_run};
 use crate::vm::memory::Fault;
 use crate::vm::vcpu::{State, Vcpu};
-use crate::vmcs::field::{VmcsAccess, EXIT_REASON, GUEST_CR4, GUEST_IA32_EFER, HOST_CR3, HOST_CR4, HOST_FS_BASE, VM_INSTRUCTION_ERROR};
+use crate::vmcs::field::{VmcsAccess, EXIT_REASON, GUEST_CR4, GUEST_DR7, GUEST_IA32_EFER, GUEST_RFLAGS, HOST_CR3, HOST_CR4, HOST_FS_BASE, VM_INSTRUCTION_ERROR};
 use crate::vmcs::{setup, Loaded, NotHere};
 use crate::x86::{cr4, efer};
 use core::mem::offset_of;
@@ -158,6 +158,8 @@ impl PreemptHandler for HostSwitch {
 /// What stays the same for a whole RUN.
 struct Run<'a> {
     env: Env<'a>,
+    /// The host's XCR0, where it has CR4.OSXSAVE.
+    host_xcr0: Option<u64>,
     /// Protection keys are on: PKRU is switched (the host's value here).
     pke: Option<(Pke, u32)>,
     l1d: L1dFlush,
@@ -168,14 +170,17 @@ struct Run<'a> {
 fn run_loop(vcpu: &Vcpu, st: &mut State) -> Result {
     let caps = crate::vmx::cpu::loaded_caps()?;
     let pke = Pke::here().map(|p| (p, p.read()));
+    let host_xcr0 = (insn::read_cr4() & cr4::OSXSAVE != 0).then(insn::xgetbv0);
     let run = Run {
-        env: Env { caps: &caps, vcpu_id: vcpu.id.id, host_cpuid: insn::cpuid },
+        env: Env { caps: &caps, vcpu_id: vcpu.id.id, host_cpuid: insn::cpuid, xcr0_allowed: 0 },
+        host_xcr0,
         pke,
         l1d: crate::vmx::cpu::l1d_mode(),
         ibpb_exit_to_user: kapi::cpu_has(Feature::IbpbExitToUser),
     };
     // Back from userland: the host ran arbitrary code since the last entry.
     st.l1d_flush = true;
+    st.cpu.want_irq_window = vcpu.run_page.read_u8(offset_of!(rvmx_run, request_interrupt_window)).unwrap_or(0) != 0;
     let mut first = true;
     loop {
         if kapi::signal_pending() {
@@ -226,7 +231,7 @@ fn run_loop(vcpu: &Vcpu, st: &mut State) -> Result {
                 st.l1d_flush = true;
             }
             Next::ToUser(e) => {
-                kapi::publish_exit(&vcpu.run_page, &(&e).into());
+                kapi::publish_exit(&vcpu.run_page, &(&e).into(), st.user_flags);
                 return Ok(());
             }
             Next::Fault { gpa, qualification } => {
@@ -235,7 +240,7 @@ fn run_loop(vcpu: &Vcpu, st: &mut State) -> Result {
                 match vcpu.id.vm.memory().lock().fault(gpa)? {
                     Fault::Mapped => {}
                     Fault::Unmapped => {
-                        kapi::publish_exit(&vcpu.run_page, &(&exit::mmio(gpa, qualification)).into());
+                        kapi::publish_exit(&vcpu.run_page, &(&exit::mmio(gpa, qualification)).into(), st.user_flags);
                         return Ok(());
                     }
                 }
@@ -290,6 +295,8 @@ fn enter_and_exit(vcpu: &Vcpu, st: &mut State, run: &Run<'_>, irqs: &IrqsOff, v:
         vcpu.vpid.flush_here(run.env.caps);
         st.cpu.flush_tlb = false;
     }
+    // Queued events go in now if the guest can take them (else windows).
+    exit::event::prepare(v, &mut st.cpu);
     if v.failed() {
         st.broken = true;
         return Err(EIO);
@@ -307,6 +314,21 @@ fn enter_and_exit(vcpu: &Vcpu, st: &mut State, run: &Run<'_>, irqs: &IrqsOff, v:
     if breakpoints {
         insn::write_dr7_fixed();
     }
+    // The guest's DR0-3 and DR6 while it owns them or has breakpoints on
+    // (KVM's switch_db_regs).
+    let guest_debug = st.cpu.debug_owned || st.cpu.breakpoints_on;
+    if guest_debug {
+        insn::write_guest_debug_regs(&st.cpu.db, st.cpu.dr6);
+    }
+    // XCR0: the guest's while it has CR4.OSXSAVE (KVM's
+    // kvm_load_guest_xsave_state).
+    let xcr0_switched = match run.host_xcr0 {
+        Some(host) if st.cpu.osxsave && st.cpu.xcr0 != host => {
+            insn::xsetbv0(st.cpu.xcr0);
+            Some(host)
+        }
+        _ => None,
+    };
     let debugctl = insn::rdmsr(HostMsr::DebugCtl);
     if insn::read_cr2() != st.cpu.cr2 {
         insn::write_cr2(st.cpu.cr2);
@@ -346,10 +368,23 @@ fn enter_and_exit(vcpu: &Vcpu, st: &mut State, run: &Run<'_>, irqs: &IrqsOff, v:
     if run.ibpb_exit_to_user {
         kapi::ibpb_before_userland(irqs);
     }
+    if let Some(host) = xcr0_switched {
+        insn::xsetbv0(host);
+    }
     // The exit set DR7 to 0x400 and cleared IA32_DEBUGCTL (SDM Vol. 3C
-    // 28.5.1): the host's come back first.
+    // 28.5.1): the host's come back first. DR0-3 and DR6 the guest may
+    // have written are saved (it owned them) and MOV DR exits again.
     if debugctl != 0 {
         insn::restore_debugctl(debugctl);
+    }
+    if guest_debug {
+        let dr6 = insn::take_guest_debug_regs(&mut st.cpu.db);
+        if st.cpu.debug_owned {
+            st.cpu.dr6 = dr6;
+            st.cpu.debug_owned = false;
+            exit::debug::reclaim(v);
+            st.cpu.breakpoints_on = v.read(GUEST_DR7) & 0xff != 0;
+        }
     }
     if breakpoints {
         kapi::hw_breakpoint_restore();
@@ -392,6 +427,14 @@ fn enter_and_exit(vcpu: &Vcpu, st: &mut State, run: &Run<'_>, irqs: &IrqsOff, v:
             return Err(EIO);
         }
     };
+    // What userland learns with any exit it sees: whether an interrupt
+    // could go in at the next entry, and RFLAGS.IF (KVM's
+    // ready_for_interrupt_injection and if_flag).
+    if !matches!(next, Next::Resume) {
+        let ready = exit::event::interrupt_allowed(v) && st.cpu.events.interrupt.is_none() && !st.cpu.injecting;
+        let iflag = v.read(GUEST_RFLAGS) & crate::x86::rflags::IF != 0;
+        st.user_flags = u16::from(ready) | (u16::from(iflag) << 8);
+    }
     // The host's NMI or machine check first, whatever else went wrong.
     match next {
         Next::HostNmi => insn::raise_nmi(irqs),

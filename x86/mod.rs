@@ -8,12 +8,6 @@
 pub mod cr0 {
     /// Protection enable.
     pub const PE: u64 = 1 << 0;
-    /// Monitor coprocessor.
-    pub const MP: u64 = 1 << 1;
-    /// Emulation (no x87).
-    pub const EM: u64 = 1 << 2;
-    /// Task switched.
-    pub const TS: u64 = 1 << 3;
     /// Extension type (hardwired to 1 on modern CPUs).
     pub const ET: u64 = 1 << 4;
     /// Numeric error: forced to 1 in VMX operation (IA32_VMX_CR0_FIXED0).
@@ -32,8 +26,6 @@ pub mod cr0 {
 
 /// CR4 bits (SDM Vol. 3A 2.5).
 pub mod cr4 {
-    /// Debugging extensions (DR4/DR5 are reserved).
-    pub const DE: u64 = 1 << 3;
     /// Physical address extension.
     pub const PAE: u64 = 1 << 5;
     /// VMX enable: set while in VMX operation (IA32_VMX_CR4_FIXED0).
@@ -189,18 +181,10 @@ pub mod feature_control {
 
 /// Exception vectors (SDM Vol. 3A 6.3.1).
 pub mod vector {
-    /// Divide error.
-    pub const DE: u8 = 0;
     /// Debug.
     pub const DB: u8 = 1;
     /// Non-maskable interrupt.
     pub const NMI: u8 = 2;
-    /// Breakpoint.
-    pub const BP: u8 = 3;
-    /// Device not available.
-    pub const NM: u8 = 7;
-    /// Double fault.
-    pub const DF: u8 = 8;
     /// Page fault.
     pub const PF: u8 = 14;
     /// Invalid opcode.

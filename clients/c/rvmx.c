@@ -95,6 +95,48 @@ int rvmx_set_sregs(struct rvmx_vcpu *vcpu, const struct rvmx_sregs *sregs)
 	return ret_errno(ioctl(vcpu->fd, RVMX_SET_SREGS, sregs));
 }
 
+int rvmx_inject(struct rvmx_vcpu *vcpu, const struct rvmx_event *event)
+{
+	return ret_errno(ioctl(vcpu->fd, RVMX_INJECT, event));
+}
+
+int rvmx_get_events(struct rvmx_vcpu *vcpu, struct rvmx_events *events)
+{
+	return ret_errno(ioctl(vcpu->fd, RVMX_GET_EVENTS, events));
+}
+
+int rvmx_set_events(struct rvmx_vcpu *vcpu, const struct rvmx_events *events)
+{
+	return ret_errno(ioctl(vcpu->fd, RVMX_SET_EVENTS, events));
+}
+
+int rvmx_get_debugregs(struct rvmx_vcpu *vcpu, struct rvmx_debugregs *d)
+{
+	return ret_errno(ioctl(vcpu->fd, RVMX_GET_DEBUGREGS, d));
+}
+
+int rvmx_set_debugregs(struct rvmx_vcpu *vcpu, const struct rvmx_debugregs *d)
+{
+	return ret_errno(ioctl(vcpu->fd, RVMX_SET_DEBUGREGS, d));
+}
+
+int rvmx_get_cap(struct rvmx_vcpu *vcpu, uint32_t cap, uint32_t *value)
+{
+	struct rvmx_vcpu_cap c = { .cap = cap };
+	int r = ret_errno(ioctl(vcpu->fd, RVMX_GET_CAP, &c));
+
+	if (!r)
+		*value = c.value;
+	return r;
+}
+
+int rvmx_set_cap(struct rvmx_vcpu *vcpu, uint32_t cap, uint32_t value)
+{
+	struct rvmx_vcpu_cap c = { .cap = cap, .value = value };
+
+	return ret_errno(ioctl(vcpu->fd, RVMX_SET_CAP, &c));
+}
+
 void rvmx_vcpu_close(struct rvmx_vcpu *vcpu)
 {
 	if (vcpu->run && vcpu->run != MAP_FAILED)
@@ -122,6 +164,10 @@ const char *rvmx_exit_name(uint32_t r)
 	case RVMX_EXIT_SHUTDOWN: return "shutdown";
 	case RVMX_EXIT_FAIL_ENTRY: return "fail_entry";
 	case RVMX_EXIT_VMX: return "vmx";
+	case RVMX_EXIT_IRQ_WINDOW: return "irq_window";
+	case RVMX_EXIT_MTF: return "mtf";
+	case RVMX_EXIT_PAUSE: return "pause";
+	case RVMX_EXIT_MSR: return "msr";
 	default: return "?";
 	}
 }

@@ -32,6 +32,15 @@ int rvmx_get_regs(struct rvmx_vcpu *vcpu, struct rvmx_regs *regs);
 int rvmx_set_regs(struct rvmx_vcpu *vcpu, const struct rvmx_regs *regs);
 int rvmx_get_sregs(struct rvmx_vcpu *vcpu, struct rvmx_sregs *sregs);
 int rvmx_set_sregs(struct rvmx_vcpu *vcpu, const struct rvmx_sregs *sregs);
+/* Queues an exception, NMI or interrupt for the guest. */
+int rvmx_inject(struct rvmx_vcpu *vcpu, const struct rvmx_event *event);
+int rvmx_get_events(struct rvmx_vcpu *vcpu, struct rvmx_events *events);
+int rvmx_set_events(struct rvmx_vcpu *vcpu, const struct rvmx_events *events);
+int rvmx_get_debugregs(struct rvmx_vcpu *vcpu, struct rvmx_debugregs *d);
+int rvmx_set_debugregs(struct rvmx_vcpu *vcpu, const struct rvmx_debugregs *d);
+/* Per-vCPU capabilities: RVMX_VCPU_CAP_*. */
+int rvmx_get_cap(struct rvmx_vcpu *vcpu, uint32_t cap, uint32_t *value);
+int rvmx_set_cap(struct rvmx_vcpu *vcpu, uint32_t cap, uint32_t value);
 void rvmx_vcpu_close(struct rvmx_vcpu *vcpu);
 void rvmx_vm_close(struct rvmx_vm *vm);
 /* A readable name for an exit reason. */

@@ -69,6 +69,7 @@ pub(super) fn handle<V: VmcsAccess>(x: &mut Exit<'_, V>) -> Next {
             }
             x.v.write(CR4_READ_SHADOW, new);
             x.v.write(GUEST_CR4, cr4_hw(new));
+            x.cpu.osxsave = new & cr4::OSXSAVE != 0;
         }
         CrAccess::MovTo { cr: 8, gpr } => {
             let new = x.gpr(gpr);

@@ -63,8 +63,14 @@ pub struct CpuState {
     pub db: [u64; 4],
     /// DR6.
     pub dr6: u64,
-    /// The guest's DR0-3 and DR6 go into the CPU before the next entry.
+    /// The guest owns the debug registers until the next exit (MOV DR
+    /// runs natively).
     pub debug_owned: bool,
+    /// The guest's DR7 enables breakpoints: its DR0-3 go into the CPU
+    /// before every entry.
+    pub breakpoints_on: bool,
+    /// The guest has CR4.OSXSAVE (its XCR0 is loaded for it).
+    pub osxsave: bool,
     /// XCR0 (the guest's, switched while it has CR4.OSXSAVE).
     pub xcr0: u64,
     /// Drop the translations cached for the vCPU's VPID before the next
@@ -72,6 +78,14 @@ pub struct CpuState {
     /// the instruction that would have flushed them (an emulated MOV to
     /// CR0, SET_SREGS), or the vCPU moved to another CPU.
     pub flush_tlb: bool,
+}
+
+impl CpuState {
+    /// The state after reset (SDM Vol. 3A 11.1.1, Table 11-1): DR6
+    /// 0xffff0ff0, XCR0 1 (x87 only); the rest 0.
+    pub fn reset() -> Self {
+        CpuState { dr6: crate::x86::dr::DR6_FIXED_1, xcr0: crate::x86::xcr0::X87, ..Default::default() }
+    }
 }
 
 /// An IN reported to userland, completed on the next entry.
