@@ -53,7 +53,7 @@ fn get_version(_: &(), arg: &mut Arg<'_>) -> Result<isize> {
 }
 
 fn get_caps(_: &(), arg: &mut Arg<'_>) -> Result<isize> {
-    use crate::vmx::caps::{ept_vpid as ev, pin, proc2};
+    use crate::vmx::caps::{ept_vpid as ev, pin, proc, proc2};
     let c = crate::vmx::cpu::loaded_caps()?;
     let e = c.ept_vpid();
     let flags = [
@@ -68,6 +68,8 @@ fn get_caps(_: &(), arg: &mut Arg<'_>) -> Result<isize> {
         (e & ev::EXEC_ONLY != 0, uapi::RVMX_CAP_EPT_EXEC_ONLY),
         (e & ev::INVVPID != 0, uapi::RVMX_CAP_INVVPID),
         (c.proc2().allows(proc2::PML), uapi::RVMX_CAP_PML),
+        (c.proc().allows(proc::MTF), uapi::RVMX_CAP_MTF),
+        (c.proc().allows(proc::PAUSE), uapi::RVMX_CAP_PAUSE_EXIT),
     ]
     .iter()
     .filter(|(has, _)| *has)
