@@ -13,6 +13,7 @@
 
 pub mod cr;
 mod io;
+pub mod strio;
 
 use crate::vmcs::field::*;
 use crate::vmx::caps::RawCaps;
