@@ -341,11 +341,16 @@ fn level4_large_pages() {
     assert_eq!(translate(&mut m, &r, 0x4041_2345, UREAD), pfault(pf::P | pf::RSVD | pf::U));
 }
 
-// PS in a PML4E is reserved (Table 4-15).
+// PS in a PML4E is reserved (Table 4-15). The PDPT sits at 512 GiB so no
+// address bit of the PML4E could pass for a reserved large-page bit.
 #[test]
 fn level4_ps_in_pml4e_reserved() {
     let mut m = tables64(0x5000, PWU, PWU);
-    m.set64(0x1000, 0x2000 | PWU | PS);
+    let pdpt = 1 << 39;
+    m.set64(pdpt, 0x3000 | PWU);
+    m.set64(0x1000, pdpt | PWU);
+    assert_eq!(translate(&mut m, &regs64(0x1000), 0x5000, READ), Ok(0x1234_5000));
+    m.set64(0x1000, pdpt | PWU | PS);
     assert_eq!(translate(&mut m, &regs64(0x1000), 0x5000, READ), pfault(pf::P | pf::RSVD));
 }
 

@@ -186,7 +186,7 @@ pub fn plan(s: &StrIo, rsi_or_rdi: u64, rcx: u64, df: bool, seg_base: u64, capac
     let amask = s.addr_mask();
     let size = s.size as u64;
     // The effective address is the register cut to the address size
-    // (SDM Vol. 1 3.7.5); so is the count (SDM Vol. 2B REP).
+    // (SDM Vol. 1 3.6, 3.7.5); so is the count (SDM Vol. 2B REP).
     let ea = rsi_or_rdi & amask;
     let left = if s.rep { rcx & amask } else { 1 };
     if left == 0 || (capacity as u64) < size {
