@@ -2,7 +2,9 @@
 //! Architectural definitions shared by everything (pure logic: no `kernel`
 //! crate, no unsafe): control-register, EFER and RFLAGS bits, segment
 //! access rights, MSR numbers and exception vectors. Each is written once,
-//! here.
+//! here. `paging` walks the guest's page tables.
+
+pub mod paging;
 
 /// CR0 bits (SDM Vol. 3A 2.5).
 pub mod cr0 {
@@ -26,12 +28,20 @@ pub mod cr0 {
 
 /// CR4 bits (SDM Vol. 3A 2.5).
 pub mod cr4 {
+    /// Page size extensions (4-MiB pages with 32-bit paging).
+    pub const PSE: u64 = 1 << 4;
     /// Physical address extension.
     pub const PAE: u64 = 1 << 5;
+    /// 57-bit linear addresses (5-level paging).
+    pub const LA57: u64 = 1 << 12;
     /// VMX enable: set while in VMX operation (IA32_VMX_CR4_FIXED0).
     pub const VMXE: u64 = 1 << 13;
     /// PCID enable.
     pub const PCIDE: u64 = 1 << 17;
+    /// Supervisor-mode execution prevention.
+    pub const SMEP: u64 = 1 << 20;
+    /// Supervisor-mode access prevention.
+    pub const SMAP: u64 = 1 << 21;
     /// Protection keys for user-mode pages.
     pub const PKE: u64 = 1 << 22;
     /// XSAVE and processor extended states enabled.
@@ -191,6 +201,8 @@ pub mod vector {
     pub const UD: u8 = 6;
     /// General protection.
     pub const GP: u8 = 13;
+    /// Page fault.
+    pub const PF: u8 = 14;
     /// Alignment check.
     pub const AC: u8 = 17;
     /// Machine check.

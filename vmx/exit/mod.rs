@@ -15,6 +15,7 @@ pub mod cr;
 pub mod debug;
 pub mod event;
 mod io;
+pub mod strio;
 
 use crate::vmcs::field::*;
 use crate::vmx::caps::RawCaps;
