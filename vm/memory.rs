@@ -11,6 +11,7 @@ use crate::kapi::{self, PinnedPage, PIN_BATCH};
 use crate::uapi;
 use crate::vmx::{caps::ept_vpid, insn};
 use kernel::prelude::*;
+use kernel::uaccess::{UserPtr, UserSlice};
 
 /// Memory slots per VM (rvmx_caps.max_mem_slots).
 pub(crate) const MAX_SLOTS: usize = 32;
@@ -159,6 +160,35 @@ impl Memory {
         }
         invept_everywhere(self.eptp);
         drop(slot);
+    }
+
+    /// The user address backing guest-physical `gpa`, and how many bytes of
+    /// its slot follow from there; `None` outside every slot.
+    pub(crate) fn hva(&self, gpa: u64) -> Option<(u64, u64)> {
+        let slot = self.slots.iter().flatten().find(|s| s.contains(gpa))?;
+        Some((slot.uaddr + (gpa - slot.gpa), slot.size - (gpa - slot.gpa)))
+    }
+
+    /// Copies guest-physical memory at `gpa` into `buf` through the VM
+    /// creator's mapping (the caller runs in it: RUN checks); false if any
+    /// byte is outside guest memory or the copy faults.
+    pub(crate) fn read(&self, gpa: u64, buf: &mut [u8]) -> bool {
+        match self.hva(gpa) {
+            Some((uaddr, left)) if buf.len() as u64 <= left => {
+                UserSlice::new(uaddr as UserPtr, buf.len()).reader().read_slice(buf).is_ok()
+            }
+            _ => false,
+        }
+    }
+
+    /// Copies `buf` to guest-physical `gpa` (as [`Memory::read`]).
+    pub(crate) fn write(&self, gpa: u64, buf: &[u8]) -> bool {
+        match self.hva(gpa) {
+            Some((uaddr, left)) if buf.len() as u64 <= left => {
+                UserSlice::new(uaddr as UserPtr, buf.len()).writer().write_slice(buf).is_ok()
+            }
+            _ => false,
+        }
     }
 
     /// An EPT violation at `gpa`: pins and maps the pages around it if it is

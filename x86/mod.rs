@@ -195,8 +195,6 @@ pub mod vector {
     pub const DB: u8 = 1;
     /// Non-maskable interrupt.
     pub const NMI: u8 = 2;
-    /// Page fault.
-    pub const PF: u8 = 14;
     /// Invalid opcode.
     pub const UD: u8 = 6;
     /// General protection.
