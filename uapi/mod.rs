@@ -33,6 +33,11 @@ impl From<&UserExit> for rvmx_run {
                 u.io = rvmx_exit_io { direction, size, port, count: 1, data, data_offset, reserved: 0 };
                 RVMX_EXIT_IO
             }
+            UserExit::StrIo { is_in, size, port, count } => {
+                let direction = if is_in { RVMX_IO_IN } else { RVMX_IO_OUT } as u8;
+                u.io = rvmx_exit_io { direction, size, port, count, data: 0, data_offset: RVMX_RUN_DATA_OFFSET, reserved: 0 };
+                RVMX_EXIT_IO
+            }
             UserExit::Hlt => RVMX_EXIT_HLT,
             UserExit::Mmio { gpa, qualification } => {
                 let q = EptQual(qualification);

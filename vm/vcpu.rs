@@ -60,6 +60,9 @@ pub(crate) struct State {
     /// Bytes 6 and 7 of the run record for the last exit to userland:
     /// ready_for_interrupt_injection and if_flag.
     pub(crate) user_flags: u16,
+    /// Staging for string I/O between guest memory and the run record's
+    /// data area (the run record is shared: never read twice).
+    pub(crate) io_buf: KBox<[u8; uapi::RVMX_RUN_DATA_SIZE as usize]>,
     pub(crate) fpu: GuestFpu,
 }
 
@@ -101,6 +104,7 @@ impl Vcpu {
             l1d_flush: true,
             guest_sce: false,
             user_flags: 0,
+            io_buf: KBox::new([0; uapi::RVMX_RUN_DATA_SIZE as usize], GFP_KERNEL)?,
             fpu: GuestFpu::new()?,
         };
         let run_page = SharedPage::new()?;
@@ -253,8 +257,9 @@ fn set_regs(vcpu: &Arc<Vcpu>, arg: &mut Arg<'_>) -> Result<isize> {
         rax: r.rax, rcx: r.rcx, rdx: r.rdx, rbx: r.rbx, rbp: r.rbp, rsi: r.rsi, rdi: r.rdi,
         r8: r.r8, r9: r.r9, r10: r.r10, r11: r.r11, r12: r.r12, r13: r.r13, r14: r.r14, r15: r.r15,
     };
-    // New registers replace a half-done IN.
+    // New registers replace a half-done IN or INS.
     st.cpu.pending_in = None;
+    st.cpu.pending_str_in = None;
     Ok(0)
 }
 

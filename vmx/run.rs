@@ -29,13 +29,14 @@
 //! - guest FPU state lives in the task's FPU state during RUN (the
 //!   kernel's KVM helpers), reloaded before entry after a context switch.
 
+use super::exit::strio::{self, GuestMem, PendingStrIn, Step, StrExit};
 use super::exit::{self, Env, Next};
 use super::exit_info::{reason, ExitReason};
 use super::insn::{self, HostMsr, Pke, VmxFail};
 use super::mitigation::L1dFlush;
 use crate::kapi::{self, Feature, IrqsOff, PreemptHandler};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use crate::uapi::{rvmx_exit_io, rvmx_run};
+use crate::uapi::{self, rvmx_exit_io, rvmx_run};
 use crate::vm::memory::Fault;
 use crate::vm::vcpu::{State, Vcpu};
 use crate::vmcs::field::{VmcsAccess, EXIT_REASON, GUEST_CR4, GUEST_DR7, GUEST_IA32_EFER, GUEST_RFLAGS, HOST_CR3, HOST_CR4, HOST_FS_BASE, VM_INSTRUCTION_ERROR};
@@ -172,7 +173,14 @@ fn run_loop(vcpu: &Vcpu, st: &mut State) -> Result {
     let pke = Pke::here().map(|p| (p, p.read()));
     let host_xcr0 = (insn::read_cr4() & cr4::OSXSAVE != 0).then(insn::xgetbv0);
     let run = Run {
-        env: Env { caps: &caps, vcpu_id: vcpu.id.id, host_cpuid: insn::cpuid, xcr0_allowed: 0 },
+        env: Env {
+            caps: &caps,
+            vcpu_id: vcpu.id.id,
+            host_cpuid: insn::cpuid,
+            xcr0_allowed: 0,
+            maxphyaddr: insn::cpuid(0x8000_0008, 0)[0] as u8,
+            gbpages: insn::cpuid(0x8000_0001, 0)[3] & (1 << 26) != 0,
+        },
         host_xcr0,
         pke,
         l1d: crate::vmx::cpu::l1d_mode(),
@@ -180,6 +188,10 @@ fn run_loop(vcpu: &Vcpu, st: &mut State) -> Result {
     };
     // Back from userland: the host ran arbitrary code since the last entry.
     st.l1d_flush = true;
+    // An INS batch: userland's elements go to guest memory (interrupts on).
+    if let Some(p) = st.cpu.pending_str_in.take() {
+        complete_string_in(vcpu, st, &p)?;
+    }
     st.cpu.want_irq_window = vcpu.run_page.read_u8(offset_of!(rvmx_run, request_interrupt_window)).unwrap_or(0) != 0;
     let mut first = true;
     loop {
@@ -234,6 +246,13 @@ fn run_loop(vcpu: &Vcpu, st: &mut State) -> Result {
                 kapi::publish_exit(&vcpu.run_page, &(&e).into(), st.user_flags);
                 return Ok(());
             }
+            Next::StringIo(x) => {
+                st.l1d_flush = true;
+                if let Some(e) = string_io(vcpu, st, &x)? {
+                    kapi::publish_exit(&vcpu.run_page, &(&e).into(), st.user_flags);
+                    return Ok(());
+                }
+            }
             Next::Fault { gpa, qualification } => {
                 // Pinning may sleep: done here, with interrupts on.
                 st.l1d_flush = true;
@@ -246,6 +265,68 @@ fn run_loop(vcpu: &Vcpu, st: &mut State) -> Result {
                 }
             }
         }
+    }
+}
+
+/// Guest memory for string I/O: the VM's slots through the creator's
+/// mapping (RUN runs in the creator's process).
+struct SlotMem<'a>(&'a crate::vm::memory::Memory);
+
+impl GuestMem for SlotMem<'_> {
+    fn read(&mut self, gpa: u64, buf: &mut [u8]) -> bool {
+        self.0.read(gpa, buf)
+    }
+    fn write(&mut self, gpa: u64, buf: &[u8]) -> bool {
+        self.0.write(gpa, buf)
+    }
+}
+
+/// INS/OUTS: one batch between guest memory and the data area (strio.rs).
+/// The exit record for userland, or `None` to enter the guest again.
+fn string_io(vcpu: &Vcpu, st: &mut State, x: &StrExit) -> Result<Option<exit::UserExit>> {
+    let (is_in, size, port) = (x.s.is_in, x.s.size, x.s.port);
+    let step = {
+        let mem = vcpu.id.vm.memory().lock();
+        strio::start(x, &mut st.cpu.regs, &mut SlotMem(&mem), &mut st.io_buf[..])
+    };
+    match step {
+        Step::Report { count, complete } => {
+            let bytes = count as usize * usize::from(size);
+            vcpu.run_page.write_bytes(uapi::RVMX_RUN_DATA_OFFSET as usize, &st.io_buf[..bytes]);
+            if complete {
+                vcpu.vmcs.with_loaded(|v| exit::advance_rip(v, x.len))?;
+            }
+            Ok(Some(exit::UserExit::StrIo { is_in, size, port, count }))
+        }
+        Step::Wait { count, pending } => {
+            st.cpu.pending_str_in = Some(pending);
+            Ok(Some(exit::UserExit::StrIo { is_in, size, port, count }))
+        }
+        Step::Empty => {
+            vcpu.vmcs.with_loaded(|v| exit::advance_rip(v, x.len))?;
+            Ok(None)
+        }
+        Step::Fault(e) => {
+            st.cpu.events.exception = Some(e);
+            Ok(None)
+        }
+        Step::NotRam => Err(EFAULT),
+    }
+}
+
+/// Completes an INS batch with the elements userland left in the data area.
+fn complete_string_in(vcpu: &Vcpu, st: &mut State, p: &PendingStrIn) -> Result {
+    let bytes = p.b.bytes();
+    let buf = &mut st.io_buf[..bytes];
+    vcpu.run_page.read_bytes(uapi::RVMX_RUN_DATA_OFFSET as usize, buf);
+    let done = {
+        let mem = vcpu.id.vm.memory().lock();
+        strio::complete_in(p, &mut st.cpu.regs, &mut SlotMem(&mem), buf)
+    };
+    match done {
+        Some(true) => vcpu.vmcs.with_loaded(|v| exit::advance_rip(v, p.x.len)),
+        Some(false) => Ok(()),
+        None => Err(EFAULT),
     }
 }
 

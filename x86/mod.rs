@@ -99,6 +99,8 @@ pub mod rflags {
     pub const TF: u64 = 1 << 8;
     /// Interrupt enable.
     pub const IF: u64 = 1 << 9;
+    /// Direction (string instructions go down).
+    pub const DF: u64 = 1 << 10;
     /// Virtual-8086 mode.
     pub const VM: u64 = 1 << 17;
     /// Alignment check (with CR0.AM, at CPL 3).
@@ -197,6 +199,8 @@ pub mod vector {
     pub const NMI: u8 = 2;
     /// Invalid opcode.
     pub const UD: u8 = 6;
+    /// Stack fault.
+    pub const SS: u8 = 12;
     /// General protection.
     pub const GP: u8 = 13;
     /// Page fault.

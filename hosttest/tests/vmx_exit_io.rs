@@ -130,18 +130,28 @@ fn complete_in_without_pending_does_nothing() {
     assert_eq!(v.get(GUEST_RIP), RIP + 2);
 }
 
-// INS/OUTS (bit 4) and REP (bit 5) are not emulated: userland gets the raw
-// exit, RIP at the instruction, no IN pending.
+// INS/OUTS (bit 4, with or without REP, bit 5) go to the run loop with
+// what it needs to move the data (strio.rs), RIP at the instruction; a
+// REP bit without the string bit is not an encoding: raw to userland.
 #[test]
-fn string_and_rep_io_go_raw() {
-    for extra in [1u64 << 4, 1 << 5, (1 << 4) | (1 << 5)] {
+fn string_io_goes_to_the_run_loop() {
+    for rep in [0u64, 1 << 5] {
         for is_in in [false, true] {
-            let q = qual(2, is_in, 0x1f0) | extra;
+            let q = qual(2, is_in, 0x1f0) | (1 << 4) | rep;
             let v = fake(q, 2);
+            // 32-bit address size (bits 9:7 = 1), DS (bits 17:15 = 3).
+            v.set_info(EXIT_INSTRUCTION_INFO, (1 << 7) | (3 << 15));
+            v.set(GUEST_RFLAGS, 2 | (1 << 10));
+            v.set(Seg::Ds.fields().base, 0x1234_0000);
+            v.set(Seg::Es.fields().base, 0x5678_0000);
             let mut cpu = CpuState::default();
             match handle(&v, 30, &mut cpu) {
-                Next::ToUser(UserExit::Vmx { reason, qualification, instruction_length, .. }) => {
-                    assert_eq!((reason, qualification, instruction_length), (30, q, 2));
+                Next::StringIo(x) => {
+                    assert_eq!((x.s.is_in, x.s.size, x.s.rep, x.s.port, x.s.addr_size), (is_in, 2, rep != 0, 0x1f0, 4));
+                    assert!(x.df);
+                    assert_eq!(x.len, 2);
+                    // INS always writes ES:EDI; OUTS reads the segment given.
+                    assert_eq!(x.seg_base, if is_in { 0x5678_0000 } else { 0x1234_0000 }, "{q:#x}");
                 }
                 other => panic!("{q:#x}: {other:?}"),
             }
@@ -149,6 +159,10 @@ fn string_and_rep_io_go_raw() {
             assert_eq!(cpu.pending_in, None, "{q:#x}");
         }
     }
+    let q = qual(1, false, 0x80) | (1 << 5);
+    let v = fake(q, 1);
+    assert!(matches!(handle(&v, 30, &mut CpuState::default()), Next::ToUser(UserExit::Vmx { reason: 30, .. })));
+    assert_eq!(v.get(GUEST_RIP), RIP);
 }
 
 // Size encodings 2 and 4..7 are not defined by Table 28-5: raw to

@@ -313,3 +313,104 @@ fn batches_match_the_cpu() {
         assert!(exits <= want.len() / usize::from(size), "{case}");
     }
 }
+
+mod transfer {
+    use rvmx_pure::vmcs::field::Seg;
+    use rvmx_pure::vmx::exit::strio::{complete_in, start, GuestMem, StrExit, StrIo, Step};
+    use rvmx_pure::vmx::regs::GuestRegs;
+    use rvmx_pure::x86::paging::PagingRegs;
+
+    /// 64 KiB of RAM at GPA 0.
+    struct Ram(Vec<u8>);
+    impl GuestMem for Ram {
+        fn read(&mut self, gpa: u64, buf: &mut [u8]) -> bool {
+            let a = gpa as usize;
+            match self.0.get(a..a + buf.len()) {
+                Some(s) => {
+                    buf.copy_from_slice(s);
+                    true
+                }
+                None => false,
+            }
+        }
+        fn write(&mut self, gpa: u64, buf: &[u8]) -> bool {
+            let a = gpa as usize;
+            match self.0.get_mut(a..a + buf.len()) {
+                Some(s) => {
+                    s.copy_from_slice(buf);
+                    true
+                }
+                None => false,
+            }
+        }
+    }
+
+    fn exit(is_in: bool, size: u8, rep: bool, df: bool, paging: PagingRegs) -> StrExit {
+        let s = StrIo { is_in, size, rep, addr_size: 4, seg: if is_in { Seg::Es } else { Seg::Ds }, port: 0x3f8, mode64: false };
+        StrExit { s, df, seg_base: 0x100, paging, user: false, len: 2 }
+    }
+
+    // REP OUTSB, DF=0, paging off: the bytes at DS:ESI in order, ESI and
+    // ECX moved, complete.
+    #[test]
+    fn rep_outsb_copies_and_completes() {
+        let mut ram = Ram((0..65536u32).map(|i| i as u8).collect());
+        let mut regs = GuestRegs { rsi: 0x20, rcx: 5, ..Default::default() };
+        let mut data = [0u8; 3584];
+        let step = start(&exit(false, 1, true, false, PagingRegs::default()), &mut regs, &mut ram, &mut data);
+        assert_eq!(step, Step::Report { count: 5, complete: true });
+        assert_eq!(&data[..5], &[0x20, 0x21, 0x22, 0x23, 0x24]);
+        assert_eq!((regs.rsi, regs.rcx), (0x25, 0));
+    }
+
+    // REP INSW with DF=1: userland's elements (CPU order) land at
+    // ES:EDI, EDI-2, ...; EDI and ECX move only on completion.
+    #[test]
+    fn rep_insw_down_completes_on_next_run() {
+        let mut ram = Ram(vec![0; 65536]);
+        let mut regs = GuestRegs { rdi: 0x40, rcx: 3, ..Default::default() };
+        let mut data = [0u8; 3584];
+        let x = exit(true, 2, true, true, PagingRegs::default());
+        let Step::Wait { count: 3, pending } = start(&x, &mut regs, &mut ram, &mut data) else { panic!() };
+        assert_eq!((regs.rdi, regs.rcx), (0x40, 3));
+        data[..6].copy_from_slice(&[0x11, 0x22, 0x33, 0x44, 0x55, 0x66]);
+        assert_eq!(complete_in(&pending, &mut regs, &mut ram, &mut data), Some(true));
+        // First element at 0x140, then 0x13e, then 0x13c.
+        assert_eq!(&ram.0[0x13c..0x142], &[0x55, 0x66, 0x33, 0x44, 0x11, 0x22]);
+        assert_eq!((regs.rdi, regs.rcx), (0x3a, 0));
+    }
+
+    // Paging on with a not-present page: #PF with the error code and CR2
+    // at the linear address; nothing moves.
+    #[test]
+    fn not_present_page_faults() {
+        let mut ram = Ram(vec![0; 65536]);
+        // 32-bit paging, CR3 = 0x1000, empty page directory.
+        let paging = PagingRegs { cr0: (1 << 31) | 1, cr3: 0x1000, ..Default::default() };
+        let mut regs = GuestRegs { rsi: 0x20, rcx: 1, ..Default::default() };
+        let mut data = [0u8; 3584];
+        match start(&exit(false, 1, true, false, paging), &mut regs, &mut ram, &mut data) {
+            Step::Fault(e) => assert_eq!((e.vector, e.error_code, e.payload), (14, Some(0), Some(0x120))),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!((regs.rsi, regs.rcx), (0x20, 1));
+    }
+
+    // A memory operand outside RAM is not moved.
+    #[test]
+    fn outside_ram_is_refused() {
+        let mut ram = Ram(vec![0; 0x100]);
+        let mut regs = GuestRegs { rsi: 0x20, rcx: 1, ..Default::default() };
+        let mut data = [0u8; 3584];
+        assert_eq!(start(&exit(false, 1, false, false, PagingRegs::default()), &mut regs, &mut ram, &mut data), Step::NotRam);
+    }
+
+    // REP with ECX = 0: nothing moves, the instruction is done.
+    #[test]
+    fn zero_count_is_empty() {
+        let mut ram = Ram(vec![0; 65536]);
+        let mut regs = GuestRegs { rsi: 0x20, rcx: 0, ..Default::default() };
+        let mut data = [0u8; 3584];
+        assert_eq!(start(&exit(false, 1, true, false, PagingRegs::default()), &mut regs, &mut ram, &mut data), Step::Empty);
+    }
+}

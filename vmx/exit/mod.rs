@@ -47,6 +47,8 @@ pub struct CpuState {
     pub kernel_gs_base: u64,
     /// An IN waiting for userland's data.
     pub pending_in: Option<PendingIn>,
+    /// An INS batch waiting for userland's data.
+    pub pending_str_in: Option<strio::PendingStrIn>,
     /// Events waiting for delivery.
     pub events: event::Events,
     /// An event is in the VM-entry interruption-information field for the
@@ -108,6 +110,10 @@ pub struct Env<'a> {
     pub host_cpuid: fn(u32, u32) -> [u32; 4],
     /// XCR0 bits the guest may set (0: no XSAVE for the guest).
     pub xcr0_allowed: u64,
+    /// The guest's MAXPHYADDR and 1-GiB page support, for page walks.
+    pub maxphyaddr: u8,
+    /// 1-GiB pages.
+    pub gbpages: bool,
 }
 
 /// What the run loop does after an exit.
@@ -125,6 +131,9 @@ pub enum Next {
         /// The raw EPT-violation qualification.
         qualification: u64,
     },
+    /// INS or OUTS: the run loop moves the data (guest memory may only be
+    /// touched with interrupts on), RIP stays until it is complete.
+    StringIo(strio::StrExit),
     /// An NMI for the host arrived while the guest ran: hand it over, then
     /// enter again.
     HostNmi,
@@ -144,6 +153,17 @@ pub enum Next {
 /// `struct rvmx_run` (uapi/mod.rs does that).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UserExit {
+    /// INS or OUTS: `count` elements of `size` bytes in the data area.
+    StrIo {
+        /// INS (true) or OUTS.
+        is_in: bool,
+        /// 1, 2 or 4 bytes.
+        size: u8,
+        /// The port.
+        port: u16,
+        /// Elements.
+        count: u32,
+    },
     /// IN or OUT; `data` is the value of an OUT.
     Io {
         /// IN (true) or OUT.

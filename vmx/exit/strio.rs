@@ -16,9 +16,12 @@
 //! operand (the exit comes before the instruction touches memory; I/O
 //! permission faults come before the exit, SDM Vol. 3C 26.1.1).
 
+use super::event::Exception;
 use crate::vmcs::field::Seg;
 use crate::vmx::exit_info::IoQual;
 use crate::vmx::regs::GuestRegs;
+use crate::x86::paging::{translate, Access, AccessKind, PagingRegs, PhysMem, WalkError};
+use crate::x86::vector;
 
 /// Linear addresses are in pages of 4 KiB.
 const PAGE: u64 = 4096;
@@ -241,4 +244,154 @@ pub fn finish_empty(s: &StrIo, regs: &mut GuestRegs) {
     if s.rep && s.mode64 && s.addr_size == 4 {
         regs.rcx = s.write_reg(regs.rcx, regs.rcx);
     }
+}
+
+/// Guest-physical memory as the run loop reaches it (through the VM
+/// creator's mapping, interrupts on). False: not guest RAM.
+pub trait GuestMem {
+    /// Copies guest memory at `gpa` into `buf`.
+    fn read(&mut self, gpa: u64, buf: &mut [u8]) -> bool;
+    /// Copies `buf` to guest memory at `gpa`.
+    fn write(&mut self, gpa: u64, buf: &[u8]) -> bool;
+}
+
+/// The paging-structure reads of a walk, through [`GuestMem`].
+pub struct Phys<'a, M: GuestMem>(pub &'a mut M);
+
+impl<M: GuestMem> PhysMem for Phys<'_, M> {
+    fn read_u64(&mut self, gpa: u64) -> Option<u64> {
+        let mut b = [0u8; 8];
+        self.0.read(gpa, &mut b).then(|| u64::from_le_bytes(b))
+    }
+    fn read_u32(&mut self, gpa: u64) -> Option<u32> {
+        let mut b = [0u8; 4];
+        self.0.read(gpa, &mut b).then(|| u32::from_le_bytes(b))
+    }
+}
+
+/// What the exit handler saw of an INS/OUTS exit (the VMCS is not at hand
+/// when the run loop moves the data, with interrupts on).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StrExit {
+    /// The instruction.
+    pub s: StrIo,
+    /// RFLAGS.DF.
+    pub df: bool,
+    /// The base of the memory operand's segment.
+    pub seg_base: u64,
+    /// The guest's paging state, for the walk.
+    pub paging: PagingRegs,
+    /// CPL 3: the walk checks user rights.
+    pub user: bool,
+    /// The instruction's length.
+    pub len: u64,
+}
+
+/// An INS batch reported to userland, completed on the next RUN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PendingStrIn {
+    /// The exit.
+    pub x: StrExit,
+    /// The batch.
+    pub b: Batch,
+    /// Guest-physical addresses of the batch (the second for a split
+    /// element).
+    pub gpa: [u64; 2],
+}
+
+/// What the run loop does after [`start`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Report `count` elements to userland (OUTS: in the data area);
+    /// `complete`: RIP moves past the instruction first.
+    Report {
+        /// Elements.
+        count: u32,
+        /// The instruction is done.
+        complete: bool,
+    },
+    /// INS: report `count` elements wanted; userland's data completes the
+    /// batch on the next RUN ([`complete_in`]).
+    Wait {
+        /// Elements.
+        count: u32,
+        /// The batch.
+        pending: PendingStrIn,
+    },
+    /// Nothing to move (REP with a zero count): RIP moves on.
+    Empty,
+    /// The memory operand faults: deliver this exception (RIP stays).
+    Fault(Exception),
+    /// The memory operand is not guest RAM (rvmx does not move string I/O
+    /// to or from MMIO).
+    NotRam,
+}
+
+/// Starts (or continues) an INS/OUTS: plans a batch, translates it,
+/// copies OUTS data from guest memory into `data` (the data area's
+/// staging copy, in the CPU's order) and updates the registers.
+pub fn start(x: &StrExit, regs: &mut GuestRegs, mem: &mut impl GuestMem, data: &mut [u8]) -> Step {
+    let Some(b) = plan(&x.s, x.s.pointer(regs), regs.rcx, x.df, x.seg_base, data.len()) else {
+        finish_empty(&x.s, regs);
+        return Step::Empty;
+    };
+    let kind = if x.s.is_in { AccessKind::Write } else { AccessKind::Read };
+    let gpa = match translate_batch(mem, x, &b, Access::new(kind, x.user)) {
+        Ok(g) => g,
+        Err(step) => return step,
+    };
+    if x.s.is_in {
+        return Step::Wait { count: b.count, pending: PendingStrIn { x: *x, b, gpa } };
+    }
+    let buf = &mut data[..b.bytes()];
+    if !copy(mem, &b, gpa, buf, false) {
+        return Step::NotRam;
+    }
+    b.reorder(buf);
+    let complete = finish(&x.s, &b, regs);
+    Step::Report { count: b.count, complete }
+}
+
+/// Completes an INS batch with userland's elements (`data`, in the CPU's
+/// order; reordered in place). `None`: the memory is no longer RAM.
+/// `Some(complete)`: as [`finish`].
+pub fn complete_in(p: &PendingStrIn, regs: &mut GuestRegs, mem: &mut impl GuestMem, data: &mut [u8]) -> Option<bool> {
+    let buf = data.get_mut(..p.b.bytes())?;
+    p.b.reorder(buf);
+    if !copy(mem, &p.b, p.gpa, buf, true) {
+        return None;
+    }
+    Some(finish(&p.x.s, &p.b, regs))
+}
+
+/// The guest-physical addresses of a batch, or the fault to deliver: #PF
+/// with CR2 at the linear address; #GP(0) (#SS(0) through SS) for a
+/// non-canonical one (SDM Vol. 3A 6.15).
+fn translate_batch(mem: &mut impl GuestMem, x: &StrExit, b: &Batch, acc: Access) -> Result<[u64; 2], Step> {
+    let one = |mem: &mut _, lin: u64| match translate(&mut Phys(mem), &x.paging, lin, acc) {
+        Ok(g) => Ok(g),
+        Err(WalkError::PageFault { error_code }) => {
+            Err(Step::Fault(Exception { vector: vector::PF, error_code: Some(error_code), payload: Some(lin) }))
+        }
+        Err(WalkError::NonCanonical | WalkError::BadPdpte) => {
+            let v = if x.s.seg == Seg::Ss { vector::SS } else { vector::GP };
+            Err(Step::Fault(Exception { vector: v, error_code: Some(0), payload: None }))
+        }
+        Err(WalkError::Memory) => Err(Step::NotRam),
+    };
+    let g1 = one(mem, b.linear)?;
+    let g2 = match b.split {
+        Some(s) => one(mem, s.linear2)?,
+        None => 0,
+    };
+    Ok([g1, g2])
+}
+
+/// Copies a batch between guest memory and `buf` (to guest memory if
+/// `to_guest`), split element included.
+fn copy(mem: &mut impl GuestMem, b: &Batch, gpa: [u64; 2], buf: &mut [u8], to_guest: bool) -> bool {
+    let first = b.split.map_or(buf.len(), |s| usize::from(s.first));
+    let (a, rest) = buf.split_at_mut(first);
+    let ok = if to_guest { mem.write(gpa[0], a) } else { mem.read(gpa[0], a) };
+    ok && (rest.is_empty() || if to_guest { mem.write(gpa[1], rest) } else { mem.read(gpa[1], rest) })
 }

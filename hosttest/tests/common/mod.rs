@@ -123,7 +123,7 @@ pub fn fake_host_cpuid(leaf: u32, sub: u32) -> [u32; 4] {
 pub const VCPU_ID: u32 = 5;
 
 pub fn env() -> Env<'static> {
-    Env { caps: &CAPS, vcpu_id: VCPU_ID, host_cpuid: fake_host_cpuid, xcr0_allowed: 0x7 }
+    Env { caps: &CAPS, vcpu_id: VCPU_ID, host_cpuid: fake_host_cpuid, xcr0_allowed: 0x7, maxphyaddr: 39, gbpages: true }
 }
 
 /// Sets up an exit: qualification and instruction length.
