@@ -53,6 +53,8 @@ pub mod pin {
 
 /// Primary processor-based VM-execution controls (SDM Vol. 3C 25.6.2).
 pub mod proc {
+    /// Use TSC offsetting (RDTSC, RDTSCP and RDMSR of IA32_TSC add TSC_OFFSET).
+    pub const TSC_OFFSETTING: u32 = 1 << 3;
     /// HLT exiting.
     pub const HLT: u32 = 1 << 7;
     /// MWAIT exiting.
@@ -67,6 +69,8 @@ pub mod proc {
     pub const MOV_DR: u32 = 1 << 23;
     /// Unconditional I/O exiting.
     pub const UNCOND_IO: u32 = 1 << 24;
+    /// Use MSR bitmaps (else every RDMSR and WRMSR exits).
+    pub const MSR_BITMAP: u32 = 1 << 28;
     /// MONITOR exiting.
     pub const MONITOR: u32 = 1 << 29;
     /// Activate secondary controls.
@@ -77,6 +81,8 @@ pub mod proc {
 pub mod proc2 {
     /// Enable EPT.
     pub const EPT: u32 = 1 << 1;
+    /// Enable RDTSCP (else RDTSCP raises #UD).
+    pub const RDTSCP: u32 = 1 << 3;
     /// Enable VPID.
     pub const VPID: u32 = 1 << 5;
     /// WBINVD exiting.
