@@ -37,6 +37,7 @@ const SYSTEM_IOCTLS: &[Entry<()>] = &[
     Entry { cmd: uapi::RVMX_GET_VERSION, handler: get_version },
     Entry { cmd: uapi::RVMX_GET_CAPS, handler: get_caps },
     Entry { cmd: uapi::RVMX_GET_CPU_STATUS, handler: get_cpu_status },
+    Entry { cmd: uapi::RVMX_GET_MSR_LIST, handler: get_msr_list },
     Entry { cmd: uapi::RVMX_CREATE_VM, handler: create_vm },
 ];
 
@@ -90,5 +91,26 @@ fn get_caps(_: &(), arg: &mut Arg<'_>) -> Result<isize> {
 fn get_cpu_status(_: &(), arg: &mut Arg<'_>) -> Result<isize> {
     let (online, vmx_on) = crate::vmx::cpu::cpu_status();
     arg.write(&uapi::rvmx_cpu_status { online, vmx_on, nr_cpu_ids: crate::kapi::nr_cpu_ids(), reserved: 0 });
+    Ok(0)
+}
+
+/// RVMX_GET_MSR_LIST: the MSRs to save and restore a vCPU.
+fn get_msr_list(_: &(), arg: &mut Arg<'_>) -> Result<isize> {
+    use crate::vmx::msr::SAVE_LIST;
+    use kernel::uaccess::{UserPtr, UserSlice};
+    let mut l: uapi::rvmx_msr_list = arg.read()?;
+    if l.reserved != 0 {
+        return Err(EINVAL);
+    }
+    let asked = l.nmsrs as usize;
+    l.nmsrs = SAVE_LIST.len() as u32;
+    arg.write(&l);
+    if asked < SAVE_LIST.len() {
+        return Err(E2BIG);
+    }
+    let mut w = UserSlice::new(l.indices as UserPtr, SAVE_LIST.len() * 4).writer();
+    for i in SAVE_LIST {
+        w.write_slice(&i.to_ne_bytes())?;
+    }
     Ok(0)
 }

@@ -34,6 +34,12 @@ unsafe impl Pod for uapi::rvmx_events {}
 unsafe impl Pod for uapi::rvmx_debugregs {}
 // SAFETY: as above.
 unsafe impl Pod for uapi::rvmx_vcpu_cap {}
+// SAFETY: as above.
+unsafe impl Pod for uapi::rvmx_msr_filter {}
+// SAFETY: as above.
+unsafe impl Pod for uapi::rvmx_msrs {}
+// SAFETY: as above.
+unsafe impl Pod for uapi::rvmx_msr_list {}
 // SAFETY: as above; every member of the union is integers and the union
 // is padded to its largest member.
 unsafe impl Pod for uapi::rvmx_run {}

@@ -39,6 +39,14 @@ impl KernelPage {
         self.phys
     }
 
+    /// Overwrites the whole page (an MSR bitmap the CPU reads only while a
+    /// guest of its vCPU runs: never during this call).
+    pub(crate) fn copy_from(&mut self, src: &[u8; 4096]) {
+        // SAFETY: the page is 4 KiB and ours; `&mut self` means no other
+        // Rust reference to it exists.
+        unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), self.as_ptr(), 4096) };
+    }
+
     /// Writes the page's first 32 bits (a VMCS or VMXON revision id).
     pub(crate) fn set_first_u32(&mut self, v: u32) {
         // SAFETY: the page is 4 KiB, page-aligned and ours; `&mut self` means

@@ -38,6 +38,11 @@ impl From<&UserExit> for rvmx_run {
                 u.io = rvmx_exit_io { direction, size, port, count, data: 0, data_offset: RVMX_RUN_DATA_OFFSET, reserved: 0 };
                 RVMX_EXIT_IO
             }
+            UserExit::Msr { write, index, data } => {
+                let direction = if write { RVMX_MSR_WRITE } else { RVMX_MSR_READ };
+                u.msr = rvmx_exit_msr { direction, index, data: if write { data } else { 0 }, ..Default::default() };
+                RVMX_EXIT_MSR
+            }
             UserExit::Hlt => RVMX_EXIT_HLT,
             UserExit::Mmio { gpa, qualification } => {
                 let q = EptQual(qualification);

@@ -68,6 +68,20 @@ struct rvmx_cpu_status {
 
 #define RVMX_GET_CPU_STATUS	_IOR(RVMX_IOC, 0x02, struct rvmx_cpu_status)
 
+/*
+ * The MSRs to save and restore a vCPU (RVMX_GET_MSRS/RVMX_SET_MSRS):
+ * rvmx writes up to `nmsrs` indices at `indices` (a user pointer to
+ * __u32s) and sets `nmsrs` to how many there are (-E2BIG if that is more
+ * than were asked for).
+ */
+struct rvmx_msr_list {
+	__u32 nmsrs;
+	__u32 reserved;			/* zero */
+	__u64 indices;
+};
+
+#define RVMX_GET_MSR_LIST	_IOWR(RVMX_IOC, 0x04, struct rvmx_msr_list)
+
 /* Creates a VM; returns its fd. The argument must be 0. */
 #define RVMX_CREATE_VM		_IO(RVMX_IOC, 0x03)
 
@@ -91,6 +105,30 @@ struct rvmx_memory_region {
 };
 
 #define RVMX_SET_MEMORY_REGION	_IOW(RVMX_IOC, 0x10, struct rvmx_memory_region)
+
+/*
+ * MSRs whose guest RDMSR/WRMSR exit to userland (RVMX_EXIT_MSR) instead of
+ * being emulated by rvmx (KVM's user-space MSR filter). Replaces the VM's
+ * filter; nranges 0 removes it. Each range is `count` MSRs from `base`.
+ */
+#define RVMX_MSR_FILTER_READ	(1 << 0)
+#define RVMX_MSR_FILTER_WRITE	(1 << 1)
+#define RVMX_MSR_FILTER_MAX_RANGES 16
+
+struct rvmx_msr_filter_range {
+	__u32 base;
+	__u32 count;			/* > 0 */
+	__u32 flags;			/* RVMX_MSR_FILTER_* (at least one) */
+	__u32 reserved;			/* zero */
+};
+
+struct rvmx_msr_filter {
+	__u32 nranges;			/* <= RVMX_MSR_FILTER_MAX_RANGES */
+	__u32 reserved;			/* zero */
+	struct rvmx_msr_filter_range ranges[RVMX_MSR_FILTER_MAX_RANGES];
+};
+
+#define RVMX_SET_MSR_FILTER	_IOW(RVMX_IOC, 0x12, struct rvmx_msr_filter)
 
 /* Creates vCPU `id` (the argument, < rvmx_caps.max_vcpus); returns its fd. */
 #define RVMX_CREATE_VCPU	_IO(RVMX_IOC, 0x11)
@@ -195,6 +233,29 @@ struct rvmx_vcpu_cap {
 /* -EINVAL for an unknown cap, -EOPNOTSUPP if the CPU lacks it. */
 #define RVMX_GET_CAP		_IOWR(RVMX_IOC, 0x35, struct rvmx_vcpu_cap)
 #define RVMX_SET_CAP		_IOW(RVMX_IOC, 0x36, struct rvmx_vcpu_cap)
+
+/*
+ * MSRs of a vCPU: `nmsrs` (<= RVMX_MAX_MSRS) entries at `entries` (a user
+ * pointer). GET fills `data`; SET writes each. Both return how many
+ * entries were done: they stop at an MSR rvmx does not have or a value it
+ * refuses (as the guest's WRMSR would #GP).
+ */
+#define RVMX_MAX_MSRS		256
+
+struct rvmx_msr_entry {
+	__u32 index;
+	__u32 reserved;			/* zero */
+	__u64 data;
+};
+
+struct rvmx_msrs {
+	__u32 nmsrs;
+	__u32 reserved;			/* zero */
+	__u64 entries;			/* struct rvmx_msr_entry[nmsrs] */
+};
+
+#define RVMX_GET_MSRS		_IOW(RVMX_IOC, 0x37, struct rvmx_msrs)
+#define RVMX_SET_MSRS		_IOW(RVMX_IOC, 0x38, struct rvmx_msrs)
 
 #define RVMX_RUN		_IO(RVMX_IOC, 0x20)
 #define RVMX_GET_REGS		_IOR(RVMX_IOC, 0x21, struct rvmx_regs)

@@ -11,6 +11,7 @@ use crate::kapi::{self, FileObject};
 use crate::uapi;
 use kernel::c_str;
 use kernel::prelude::*;
+use crate::vmx::msr::{MsrFilter, MsrRange};
 use kernel::str::CStr;
 use kernel::sync::{Arc, Mutex};
 use memory::Memory;
@@ -30,6 +31,10 @@ pub(crate) struct Vm {
     /// Which vCPU ids exist.
     #[pin]
     vcpus: Mutex<u64>,
+    /// MSRs whose guest accesses go to userland, and a generation that
+    /// changes with it (each vCPU rebuilds its MSR bitmap at RUN).
+    #[pin]
+    msr_filter: Mutex<(MsrFilter, u64)>,
     /// The preempt notifiers of its vCPUs fire while the VM exists.
     _notifiers: kapi::NotifierKey,
 }
@@ -46,6 +51,7 @@ impl Vm {
                 eptp,
                 memory <- kernel::new_mutex!(mem),
                 vcpus <- kernel::new_mutex!(0),
+                msr_filter <- kernel::new_mutex!((MsrFilter::EMPTY, 0)),
                 _notifiers: kapi::NotifierKey::new(),
             }),
             GFP_KERNEL,
@@ -67,6 +73,11 @@ impl Vm {
     pub(crate) fn memory(&self) -> &Mutex<Memory> {
         &self.memory
     }
+
+    /// The MSR filter and its generation.
+    pub(crate) fn msr_filter(&self) -> (MsrFilter, u64) {
+        *self.msr_filter.lock()
+    }
 }
 
 impl FileObject for Vm {
@@ -81,7 +92,29 @@ impl FileObject for Vm {
 const VM_IOCTLS: &[Entry<Arc<Vm>>] = &[
     Entry { cmd: uapi::RVMX_SET_MEMORY_REGION, handler: set_memory_region },
     Entry { cmd: uapi::RVMX_CREATE_VCPU, handler: create_vcpu },
+    Entry { cmd: uapi::RVMX_SET_MSR_FILTER, handler: set_msr_filter },
 ];
+
+/// RVMX_SET_MSR_FILTER: replaces the VM's filter (vCPUs see it at their
+/// next RUN).
+fn set_msr_filter(vm: &Arc<Vm>, arg: &mut Arg<'_>) -> Result<isize> {
+    let f: uapi::rvmx_msr_filter = arg.read()?;
+    let n = f.nranges as usize;
+    if f.reserved != 0 || n > f.ranges.len() || f.ranges[n..].iter().any(|r| r.base | r.count | r.flags | r.reserved != 0) {
+        return Err(EINVAL);
+    }
+    let mut ranges = [MsrRange::default(); MsrFilter::MAX_RANGES];
+    for (out, r) in ranges.iter_mut().zip(&f.ranges[..n]) {
+        if r.reserved != 0 {
+            return Err(EINVAL);
+        }
+        *out = MsrRange { base: r.base, count: r.count, flags: r.flags };
+    }
+    let filter = MsrFilter::new(&ranges[..n]).map_err(|()| EINVAL)?;
+    let mut cur = vm.msr_filter.lock();
+    *cur = (filter, cur.1.wrapping_add(1));
+    Ok(0)
+}
 
 fn set_memory_region(vm: &Arc<Vm>, arg: &mut Arg<'_>) -> Result<isize> {
     let r: uapi::rvmx_memory_region = arg.read()?;

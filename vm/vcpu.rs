@@ -4,7 +4,8 @@
 
 use super::VcpuId;
 use crate::dev::ioctl::{self, Arg, Entry};
-use crate::kapi::{self, FileObject, GuestFpu, PreemptHook, SharedPage, Vma};
+use crate::kapi::{self, FileObject, GuestFpu, KernelPage, PreemptHook, SharedPage, Vma};
+use crate::vmx::msr::{build_bitmap, GuestCaps, MsrFilter, Msrs, BITMAP_SIZE};
 use crate::vmx::run::HostSwitch;
 use crate::uapi;
 use crate::vmcs::field::{Seg, VmcsAccess, *};
@@ -13,7 +14,8 @@ use crate::vmx::caps::{ept_vpid, Basic};
 use crate::vmx::exit::cr::{cr0_hw, cr0_visible, cr4_hw, cr4_visible, set_ia32e};
 use crate::vmx::caps::proc;
 use crate::vmx::exit::event::{has_error_code, Events, Exception};
-use crate::vmx::exit::CpuState;
+use crate::vmx::exit::{msr, CpuState};
+use kernel::uaccess::{UserPtr, UserSlice};
 use crate::vmx::exit_info::{IntrInfo, INTR_TYPE_EXTERNAL, INTR_TYPE_HW_EXCEPTION, INTR_TYPE_NMI};
 use crate::x86::vector;
 use crate::vmx::regs::GuestRegs;
@@ -60,6 +62,13 @@ pub(crate) struct State {
     /// Bytes 6 and 7 of the run record for the last exit to userland:
     /// ready_for_interrupt_injection and if_flag.
     pub(crate) user_flags: u16,
+    /// What the guest's CPUID offers, for MSR rules.
+    pub(crate) guest_caps: GuestCaps,
+    /// The VM's MSR filter as this vCPU's bitmap has it, and its generation.
+    pub(crate) msr_filter: MsrFilter,
+    pub(crate) filter_gen: u64,
+    /// The MSR bitmap (SDM Vol. 3C 25.6.9).
+    pub(crate) msr_bitmap: KernelPage,
     /// Staging for string I/O between guest memory and the run record's
     /// data area (the run record is shared: never read twice).
     pub(crate) io_buf: KBox<[u8; uapi::RVMX_RUN_DATA_SIZE as usize]>,
@@ -79,6 +88,25 @@ pub(crate) struct HostState {
     pub(crate) cpu: i32,
 }
 
+/// Builds the MSR bitmap for `filter` (with TSC offsetting on: guest TSC
+/// reads need no exit).
+pub(crate) fn fill_msr_bitmap(page: &mut KernelPage, filter: &MsrFilter) -> Result {
+    let mut bits = KBox::new([0u8; BITMAP_SIZE], GFP_KERNEL)?;
+    build_bitmap(&mut bits, filter, true);
+    page.copy_from(&bits);
+    Ok(())
+}
+
+/// What the guest's CPUID (rvmx's default table) offers, for the MSR rules.
+pub(crate) fn guest_caps(vcpu_id: u32) -> GuestCaps {
+    let mut g = GuestCaps::from_cpuid(|leaf, sub| {
+        crate::vmx::cpuid::guest_cpuid(leaf, sub, crate::vmx::insn::cpuid(leaf, sub), vcpu_id as u8)
+    });
+    // Not offered (yet): IA32_ARCH_CAPABILITIES reads #GP.
+    g.arch_capabilities = None;
+    g
+}
+
 /// Claim on a vCPU for one ioctl; released on drop.
 pub(crate) struct Busy<'a>(&'a AtomicBool);
 
@@ -94,11 +122,20 @@ impl Vcpu {
         let caps = crate::vmx::cpu::loaded_caps()?;
         let vpid = Vpid::alloc().ok_or(ENOSPC)?;
         let vmcs = Vmcs::new(Basic(caps.basic).revision())?;
-        vmcs.with_loaded(|v| setup::init(v, &caps, id.vm.eptp(), vpid.0))??;
+        let (filter, filter_gen) = id.vm.msr_filter();
+        let mut msr_bitmap = KernelPage::new()?;
+        fill_msr_bitmap(&mut msr_bitmap, &filter)?;
+        vmcs.with_loaded(|v| setup::init(v, &caps, id.vm.eptp(), vpid.0, msr_bitmap.phys()))??;
+        let mut cpu = CpuState::reset();
+        cpu.msrs = Msrs::reset(id.id);
         // Never a real value: the first entry writes every one of them.
         let host = HostState { cr3: u64::MAX, cr4: u64::MAX, fs_base: u64::MAX, cpu: -1 };
         let state = State {
-            cpu: CpuState::reset(),
+            cpu,
+            guest_caps: guest_caps(id.id),
+            msr_filter: filter,
+            filter_gen,
+            msr_bitmap,
             host,
             broken: false,
             l1d_flush: true,
@@ -222,6 +259,8 @@ const VCPU_IOCTLS: &[Entry<Arc<Vcpu>>] = &[
     Entry { cmd: uapi::RVMX_SET_DEBUGREGS, handler: set_debugregs },
     Entry { cmd: uapi::RVMX_GET_CAP, handler: get_cap },
     Entry { cmd: uapi::RVMX_SET_CAP, handler: set_cap },
+    Entry { cmd: uapi::RVMX_GET_MSRS, handler: get_msrs },
+    Entry { cmd: uapi::RVMX_SET_MSRS, handler: set_msrs },
 ];
 
 fn run(vcpu: &Arc<Vcpu>, arg: &mut Arg<'_>) -> Result<isize> {
@@ -589,4 +628,63 @@ fn set_cap(vcpu: &Arc<Vcpu>, arg: &mut Arg<'_>) -> Result<isize> {
         v.write(PROC_BASED_CONTROLS, if c.value != 0 { now | ctl } else { now & !ctl });
     })?;
     Ok(0)
+}
+
+/// One `struct rvmx_msr_entry` in userland: 16 bytes, index at 0, data at 8.
+const MSR_ENTRY: usize = core::mem::size_of::<uapi::rvmx_msr_entry>();
+
+/// RVMX_GET_MSRS / RVMX_SET_MSRS: each entry in turn; stops at the first
+/// MSR rvmx refuses. Returns how many were done.
+fn msrs(vcpu: &Arc<Vcpu>, arg: &mut Arg<'_>, set: bool) -> Result<isize> {
+    let m: uapi::rvmx_msrs = arg.read()?;
+    if m.reserved != 0 || m.nmsrs > uapi::RVMX_MAX_MSRS {
+        return Err(EINVAL);
+    }
+    let caps = crate::vmx::cpu::loaded_caps()?;
+    let mut guard = vcpu.state.lock();
+    let st = &mut *guard;
+    let env = crate::vmx::run::env(&caps, vcpu.id.id, st.guest_caps, &st.msr_filter);
+    let cpu = &mut st.cpu;
+    let mut done = 0;
+    for i in 0..m.nmsrs as usize {
+        let at = m.entries.checked_add((i * MSR_ENTRY) as u64).ok_or(EFAULT)?;
+        let mut raw = [0u8; MSR_ENTRY];
+        UserSlice::new(at as UserPtr, MSR_ENTRY).reader().read_slice(&mut raw)?;
+        let index = u32::from_ne_bytes([raw[0], raw[1], raw[2], raw[3]]);
+        if raw[4..8] != [0; 4] {
+            return Err(EINVAL);
+        }
+        let ok = vcpu.vmcs.with_loaded(|v| {
+            if set {
+                let data = u64::from_ne_bytes([raw[8], raw[9], raw[10], raw[11], raw[12], raw[13], raw[14], raw[15]]);
+                msr::set(v, cpu, &env, index, data).map(|()| None)
+            } else {
+                msr::get(v, cpu, &env, index).map(Some)
+            }
+        })?;
+        match ok {
+            Ok(Some(data)) => {
+                UserSlice::new((at + 8) as UserPtr, 8).writer().write_slice(&data.to_ne_bytes())?;
+            }
+            Ok(None) => {}
+            Err(()) => break,
+        }
+        done += 1;
+    }
+    if set {
+        // EFER, SYSCALL MSRs and the rest are taken at the next RUN.
+        let _ = cpu.msrs.take_dirty();
+        if let Ok(efer) = vcpu.vmcs.with_loaded(|v| v.read(GUEST_IA32_EFER)) {
+            vcpu.vmcs.with_loaded(|v| set_ia32e(v, efer & efer::LMA != 0))?;
+        }
+    }
+    Ok(done)
+}
+
+fn get_msrs(vcpu: &Arc<Vcpu>, arg: &mut Arg<'_>) -> Result<isize> {
+    msrs(vcpu, arg, false)
+}
+
+fn set_msrs(vcpu: &Arc<Vcpu>, arg: &mut Arg<'_>) -> Result<isize> {
+    msrs(vcpu, arg, true)
 }

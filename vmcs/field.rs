@@ -348,6 +348,10 @@ pub const HOST_FS_SELECTOR: Rw<u16> = rw(0x0c08);
 pub const HOST_GS_SELECTOR: Rw<u16> = rw(0x0c0a);
 /// Host TR selector.
 pub const HOST_TR_SELECTOR: Rw<u16> = rw(0x0c0c);
+/// Address of the MSR bitmaps (SDM Vol. 3C 25.6.9).
+pub const MSR_BITMAP: Rw<u64> = rw(0x2004);
+/// TSC offset (SDM Vol. 3C 25.6.5).
+pub const TSC_OFFSET: Rw<u64> = rw(0x2010);
 /// EPT pointer.
 pub const EPT_POINTER: Rw<u64> = rw(0x201a);
 /// Guest-physical address (exit information).

@@ -17,7 +17,7 @@ const PREEMPTION_TSC_CYCLES: u64 = 1 << 20;
 
 /// Writes the controls, the constant host state and the guest's reset
 /// state into a fresh VMCS that is current.
-pub(crate) fn init(v: &Loaded<'_>, caps: &RawCaps, eptp: u64, vpid: u16) -> Result {
+pub(crate) fn init(v: &Loaded<'_>, caps: &RawCaps, eptp: u64, vpid: u16, msr_bitmap: u64) -> Result {
     let need = |what: &str, r: core::result::Result<u32, u32>| {
         r.map_err(|missing| {
             pr_err!("{} controls {:#x} not allowed by this CPU\n", what, missing);
@@ -27,13 +27,22 @@ pub(crate) fn init(v: &Loaded<'_>, caps: &RawCaps, eptp: u64, vpid: u16) -> Resu
     // Virtual NMIs where the CPU has them: NMI-window exiting needs them.
     let pin_opt = [pin::PREEMPTION_TIMER, pin::VIRTUAL_NMI].into_iter().filter(|&c| caps.pin().allows(c)).fold(0, |a, c| a | c);
     let pinv = need("pin-based", caps.pin().adjust(pin::EXT_INTR | pin::NMI, pin_opt))?;
-    // Every I/O instruction exits, and (no MSR bitmap) every MSR access;
-    // CR8 loads and stores exit (else the guest would write the host's
-    // TPR), and so do MOV DR, RDPMC, MONITOR and MWAIT.
+    // Every I/O instruction exits, and every MSR access but the few the
+    // MSR bitmap passes (vmx/msr.rs); CR8 loads and stores exit (else the
+    // guest would write the host's TPR), and so do MOV DR (until the guest
+    // owns the debug registers), RDPMC, MONITOR and MWAIT. The guest's TSC
+    // is the host's plus TSC_OFFSET.
     let procv = need(
         "processor-based",
         caps.proc().adjust(
-            proc::HLT | proc::UNCOND_IO | proc::SECONDARY | proc::CR8_LOAD | proc::CR8_STORE | proc::MOV_DR,
+            proc::HLT
+                | proc::UNCOND_IO
+                | proc::SECONDARY
+                | proc::CR8_LOAD
+                | proc::CR8_STORE
+                | proc::MOV_DR
+                | proc::MSR_BITMAP
+                | proc::TSC_OFFSETTING,
             proc::RDPMC | proc::MWAIT | proc::MONITOR,
         ),
     )?;
@@ -75,6 +84,9 @@ pub(crate) fn init(v: &Loaded<'_>, caps: &RawCaps, eptp: u64, vpid: u16) -> Resu
         v.write(f, val);
     }
     v.write(EPT_POINTER, eptp);
+    v.write(MSR_BITMAP, msr_bitmap);
+    // The guest's TSC starts at 0 (KVM too).
+    v.write(TSC_OFFSET, 0u64.wrapping_sub(insn::rdtsc()));
     v.write(VPID, vpid);
     v.write(CR0_GUEST_HOST_MASK, CR0_HOST_OWNED);
     v.write(CR4_GUEST_HOST_MASK, CR4_HOST_OWNED);

@@ -61,6 +61,8 @@ pub mod proc {
     pub const MTF: u32 = 1 << 27;
     /// PAUSE exiting.
     pub const PAUSE: u32 = 1 << 30;
+    /// Use TSC offsetting (RDTSC, RDTSCP and RDMSR of IA32_TSC add TSC_OFFSET).
+    pub const TSC_OFFSETTING: u32 = 1 << 3;
     /// HLT exiting.
     pub const HLT: u32 = 1 << 7;
     /// MWAIT exiting.
@@ -75,6 +77,8 @@ pub mod proc {
     pub const MOV_DR: u32 = 1 << 23;
     /// Unconditional I/O exiting.
     pub const UNCOND_IO: u32 = 1 << 24;
+    /// Use MSR bitmaps (else every RDMSR and WRMSR exits).
+    pub const MSR_BITMAP: u32 = 1 << 28;
     /// MONITOR exiting.
     pub const MONITOR: u32 = 1 << 29;
     /// Activate secondary controls.
@@ -85,6 +89,8 @@ pub mod proc {
 pub mod proc2 {
     /// Enable EPT.
     pub const EPT: u32 = 1 << 1;
+    /// Enable RDTSCP (else RDTSCP raises #UD).
+    pub const RDTSCP: u32 = 1 << 3;
     /// Enable VPID.
     pub const VPID: u32 = 1 << 5;
     /// WBINVD exiting.

@@ -34,6 +34,10 @@ pub mod reason {
     pub const CR_ACCESS: u16 = 28;
     /// I/O instruction.
     pub const IO: u16 = 30;
+    /// RDMSR.
+    pub const RDMSR: u16 = 31;
+    /// WRMSR.
+    pub const WRMSR: u16 = 32;
     /// VM-entry failure due to invalid guest state.
     pub const INVALID_GUEST_STATE: u16 = 33;
     /// VM-entry failure due to a machine-check event.

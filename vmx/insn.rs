@@ -685,7 +685,14 @@ pub(crate) fn raise_nmi(_irqs_off: &crate::kapi::IrqsOff) {
     unsafe { rvmx_do_nmi() };
 }
 
-/// CPUID with the given leaf and subleaf: [EAX, EBX, ECX, EDX].
+/// The time-stamp counter.
+pub(crate) fn rdtsc() -> u64 {
+    // SAFETY: RDTSC only reads the time-stamp counter (CR4.TSD does not
+    // apply at CPL 0).
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// CPUID `leaf`/`subleaf` on this CPU: [EAX, EBX, ECX, EDX].
 pub(crate) fn cpuid(leaf: u32, subleaf: u32) -> [u32; 4] {
     // SAFETY: CPUID is available on every x86-64 CPU and has no side effect
     // beyond writing the four registers.

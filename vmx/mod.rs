@@ -2,7 +2,7 @@
 //! The CPU side of VMX: capabilities, VMX operation on every CPU, the
 //! instructions, the entry/exit stub, the run loop and the exit handlers.
 //! Pure files (no `kernel` crate, host-tested): `caps`, `cpuid`,
-//! `entry_check`, `exit/`, `exit_info`, `regs`.
+//! `entry_check`, `exit/`, `exit_info`, `mitigation`, `msr`, `regs`.
 
 #[allow(unreachable_pub)] // pure: `pub` for the host crate (hosttest/)
 pub(crate) mod caps;
@@ -18,6 +18,8 @@ pub(crate) mod exit_info;
 pub(crate) mod insn;
 #[allow(unreachable_pub)] // pure: `pub` for the host crate (hosttest/)
 pub(crate) mod mitigation;
+#[allow(unreachable_pub)] // pure: `pub` for the host crate (hosttest/)
+pub(crate) mod msr;
 #[allow(unreachable_pub)] // pure: `pub` for the host crate (hosttest/)
 pub(crate) mod regs;
 pub(crate) mod run;

@@ -32,7 +32,9 @@
 use super::exit::strio::{self, GuestMem, PendingStrIn, Step, StrExit};
 use super::exit::{self, Env, Next};
 use super::exit_info::{reason, ExitReason};
+use super::caps::RawCaps;
 use super::insn::{self, HostMsr, Pke, VmxFail};
+use super::msr::{dirty as msr_dirty, GuestCaps, MsrFilter};
 use super::mitigation::L1dFlush;
 use crate::kapi::{self, Feature, IrqsOff, PreemptHandler};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -126,6 +128,24 @@ impl HostSwitch {
         }
     }
 
+    /// The guest wrote a SYSCALL MSR: the CPU gets it if the guest's are
+    /// loaded. Interrupts off.
+    fn reload_guest_syscall(&self, guest: [u64; 4]) {
+        if self.syscall_loaded.load(Ordering::Relaxed) {
+            insn::write_syscall_msrs(guest);
+        }
+    }
+
+    /// A new guest IA32_KERNEL_GS_BASE (WRMSR that exited, e.g. through
+    /// the filter path): into the CPU if the guest's is loaded.
+    /// Interrupts off.
+    fn set_guest_kgs(&self, guest: u64) {
+        self.guest_kgs.store(guest, Ordering::Relaxed);
+        if self.kgs_loaded.load(Ordering::Relaxed) {
+            insn::write_kernel_gs_base(guest);
+        }
+    }
+
     /// Loads the guest's SYSCALL MSRs unless they are loaded. Interrupts off.
     fn load_guest_syscall(&self, guest: [u64; 4]) {
         if !self.syscall_loaded.swap(true, Ordering::Relaxed) {
@@ -156,6 +176,22 @@ impl PreemptHandler for HostSwitch {
     }
 }
 
+/// The exit handlers' environment for vCPU `vcpu_id` (also for the MSR
+/// ioctls).
+pub(crate) fn env<'a>(caps: &'a RawCaps, vcpu_id: u32, guest: GuestCaps, filter: &'a MsrFilter) -> Env<'a> {
+    Env {
+        caps,
+        vcpu_id,
+        host_cpuid: insn::cpuid,
+        xcr0_allowed: 0,
+        maxphyaddr: insn::cpuid(0x8000_0008, 0)[0] as u8,
+        gbpages: insn::cpuid(0x8000_0001, 0)[3] & (1 << 26) != 0,
+        guest,
+        rdtsc: insn::rdtsc,
+        msr_filter: filter,
+    }
+}
+
 /// What stays the same for a whole RUN.
 struct Run<'a> {
     env: Env<'a>,
@@ -172,15 +208,15 @@ fn run_loop(vcpu: &Vcpu, st: &mut State) -> Result {
     let caps = crate::vmx::cpu::loaded_caps()?;
     let pke = Pke::here().map(|p| (p, p.read()));
     let host_xcr0 = (insn::read_cr4() & cr4::OSXSAVE != 0).then(insn::xgetbv0);
+    // The VM's MSR filter changed since the last RUN: a new bitmap.
+    let (filter, gen) = vcpu.id.vm.msr_filter();
+    if gen != st.filter_gen {
+        crate::vm::vcpu::fill_msr_bitmap(&mut st.msr_bitmap, &filter)?;
+        st.msr_filter = filter;
+        st.filter_gen = gen;
+    }
     let run = Run {
-        env: Env {
-            caps: &caps,
-            vcpu_id: vcpu.id.id,
-            host_cpuid: insn::cpuid,
-            xcr0_allowed: 0,
-            maxphyaddr: insn::cpuid(0x8000_0008, 0)[0] as u8,
-            gbpages: insn::cpuid(0x8000_0001, 0)[3] & (1 << 26) != 0,
-        },
+        env: env(&caps, vcpu.id.id, st.guest_caps, &filter),
         host_xcr0,
         pke,
         l1d: crate::vmx::cpu::l1d_mode(),
@@ -265,6 +301,23 @@ fn run_loop(vcpu: &Vcpu, st: &mut State) -> Result {
                 }
             }
         }
+    }
+}
+
+/// The guest wrote MSRs the run loop switches: the CPU gets the new values
+/// where the guest's are loaded (interrupts off, VMCS current).
+fn msr_changed(vcpu: &Vcpu, st: &mut State, v: &Loaded<'_>, dirty: u32) {
+    let sw = &vcpu.preempt.handler;
+    if dirty & msr_dirty::EFER != 0 {
+        // SYSCALL MSRs are switched from now on if SCE is set (they stay
+        // loaded, harmless, if it was cleared).
+        st.guest_sce = v.read(GUEST_IA32_EFER) & efer::SCE != 0;
+    }
+    if dirty & msr_dirty::SYSCALL != 0 {
+        sw.reload_guest_syscall(st.cpu.syscall);
+    }
+    if dirty & msr_dirty::KERNEL_GS_BASE != 0 {
+        sw.set_guest_kgs(st.cpu.kernel_gs_base);
     }
 }
 
@@ -365,6 +418,12 @@ fn enter_and_exit(vcpu: &Vcpu, st: &mut State, run: &Run<'_>, irqs: &IrqsOff, v:
         if st.cpu.pending_in.is_some() {
             let data = vcpu.run_page.read_u64(offset_of!(rvmx_run, __bindgen_anon_1) + offset_of!(rvmx_exit_io, data));
             exit::complete_in(v, &mut st.cpu, data.unwrap_or(0));
+        }
+        if st.cpu.pending_msr.is_some() {
+            let at = offset_of!(rvmx_run, __bindgen_anon_1);
+            let data = vcpu.run_page.read_u64(at + offset_of!(uapi::rvmx_exit_msr, data)).unwrap_or(0);
+            let error = vcpu.run_page.read_u8(at + offset_of!(uapi::rvmx_exit_msr, error)).unwrap_or(1) != 0;
+            exit::complete_msr(v, &mut st.cpu, data, error);
         }
         // Userland asked to get control back at once (KVM's immediate_exit),
         // after the pending I/O completed.
@@ -500,7 +559,12 @@ fn enter_and_exit(vcpu: &Vcpu, st: &mut State, run: &Run<'_>, irqs: &IrqsOff, v:
             if matches!(why.basic(), reason::EXTERNAL_INTERRUPT | reason::EXCEPTION_NMI) {
                 st.l1d_flush = true;
             }
-            exit::handle(v, why, &mut st.cpu, &run.env)
+            let next = exit::handle(v, why, &mut st.cpu, &run.env);
+            let dirty = st.cpu.msrs.take_dirty();
+            if dirty != 0 {
+                msr_changed(vcpu, st, v, dirty);
+            }
+            next
         }
         Err(VmxFail::Valid) => Next::ToUser(exit::entry_error(v.read(VM_INSTRUCTION_ERROR))),
         Err(f) => {

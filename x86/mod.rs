@@ -89,6 +89,8 @@ pub mod efer {
     pub const LMA: u64 = 1 << 10;
     /// Execute-disable enable.
     pub const NXE: u64 = 1 << 11;
+    /// AMD's SVM enable: reserved on Intel (WRMSR sets it: #GP).
+    pub const SVME: u64 = 1 << 12;
 }
 
 /// RFLAGS bits (SDM Vol. 1 3.4.3).
@@ -127,22 +129,66 @@ pub mod ar {
 
 /// MSR numbers (SDM Vol. 4, Table 2-2).
 pub mod msr {
+    /// IA32_TIME_STAMP_COUNTER.
+    pub const TSC: u32 = 0x10;
+    /// IA32_PLATFORM_ID.
+    pub const PLATFORM_ID: u32 = 0x17;
+    /// IA32_APIC_BASE.
+    pub const APIC_BASE: u32 = 0x1b;
     /// IA32_FEATURE_CONTROL.
     pub const FEATURE_CONTROL: u32 = 0x3a;
+    /// IA32_TSC_ADJUST.
+    pub const TSC_ADJUST: u32 = 0x3b;
+    /// IA32_SPEC_CTRL.
+    pub const SPEC_CTRL: u32 = 0x48;
+    /// IA32_PRED_CMD (write-only).
+    pub const PRED_CMD: u32 = 0x49;
+    /// IA32_BIOS_UPDT_TRIG (microcode update trigger, write-only).
+    pub const BIOS_UPDT_TRIG: u32 = 0x79;
+    /// IA32_BIOS_SIGN_ID (microcode revision in bits 63:32).
+    pub const BIOS_SIGN_ID: u32 = 0x8b;
+    /// MSR_PLATFORM_INFO (model-specific; SDM Vol. 4 Table 2-3 and on).
+    pub const PLATFORM_INFO: u32 = 0xce;
+    /// IA32_MTRRCAP.
+    pub const MTRRCAP: u32 = 0xfe;
     /// IA32_ARCH_CAPABILITIES.
     pub const ARCH_CAPABILITIES: u32 = 0x10a;
     /// IA32_FLUSH_CMD.
     pub const FLUSH_CMD: u32 = 0x10b;
-    /// IA32_DEBUGCTL.
-    pub const DEBUGCTL: u32 = 0x1d9;
     /// IA32_SYSENTER_CS.
     pub const SYSENTER_CS: u32 = 0x174;
     /// IA32_SYSENTER_ESP.
     pub const SYSENTER_ESP: u32 = 0x175;
     /// IA32_SYSENTER_EIP.
     pub const SYSENTER_EIP: u32 = 0x176;
+    /// IA32_MCG_CAP.
+    pub const MCG_CAP: u32 = 0x179;
+    /// IA32_MCG_STATUS.
+    pub const MCG_STATUS: u32 = 0x17a;
+    /// IA32_MCG_CTL.
+    pub const MCG_CTL: u32 = 0x17b;
+    /// IA32_MISC_ENABLE.
+    pub const MISC_ENABLE: u32 = 0x1a0;
+    /// IA32_DEBUGCTL.
+    pub const DEBUGCTL: u32 = 0x1d9;
+    /// IA32_MTRR_PHYSBASE0; PHYSBASEn is 0x200 + 2n, PHYSMASKn 0x201 + 2n.
+    pub const MTRR_PHYSBASE0: u32 = 0x200;
+    /// IA32_MTRR_FIX64K_00000.
+    pub const MTRR_FIX64K_00000: u32 = 0x250;
+    /// IA32_MTRR_FIX16K_80000.
+    pub const MTRR_FIX16K_80000: u32 = 0x258;
+    /// IA32_MTRR_FIX16K_A0000.
+    pub const MTRR_FIX16K_A0000: u32 = 0x259;
+    /// IA32_MTRR_FIX4K_C0000; the eight 4-KiB ones are 0x268..=0x26f.
+    pub const MTRR_FIX4K_C0000: u32 = 0x268;
+    /// IA32_MTRR_FIX4K_F8000.
+    pub const MTRR_FIX4K_F8000: u32 = 0x26f;
     /// IA32_PAT.
     pub const PAT: u32 = 0x277;
+    /// IA32_MTRR_DEF_TYPE.
+    pub const MTRR_DEF_TYPE: u32 = 0x2ff;
+    /// IA32_PERF_CAPABILITIES.
+    pub const PERF_CAPABILITIES: u32 = 0x345;
     /// IA32_EFER.
     pub const EFER: u32 = 0xc000_0080;
     /// IA32_STAR.
@@ -159,6 +205,8 @@ pub mod msr {
     pub const GS_BASE: u32 = 0xc000_0101;
     /// IA32_KERNEL_GS_BASE.
     pub const KERNEL_GS_BASE: u32 = 0xc000_0102;
+    /// IA32_TSC_AUX.
+    pub const TSC_AUX: u32 = 0xc000_0103;
 }
 
 /// IA32_FEATURE_CONTROL bits (SDM Vol. 3C 24.7) and what to do with them.

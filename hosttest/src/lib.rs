@@ -31,5 +31,6 @@ pub mod vmx {
     pub mod exit;
     pub mod exit_info;
     pub mod mitigation;
+    pub mod msr;
     pub mod regs;
 }

@@ -186,13 +186,13 @@ fn vmx_instructions_get_ud() {
     }
 }
 
-// An unhandled instruction exit (RDMSR, 31) goes raw to userland, RIP kept.
+// An unhandled instruction exit (MWAIT, 36) goes raw to userland, RIP kept.
 #[test]
 fn unhandled_instruction_exit_keeps_rip() {
     let v = fake(0, 2);
-    match handle(&v, 31, &mut CpuState::default()) {
+    match handle(&v, 36, &mut CpuState::default()) {
         Next::ToUser(UserExit::Vmx { reason, instruction_length, .. }) => {
-            assert_eq!((reason, instruction_length), (31, 2));
+            assert_eq!((reason, instruction_length), (36, 2));
         }
         other => panic!("{other:?}"),
     }

@@ -16,17 +16,20 @@ pub mod debug;
 pub mod event;
 mod io;
 pub mod strio;
+pub mod msr;
 
 use crate::vmcs::field::*;
 use crate::vmx::caps::RawCaps;
 use crate::vmx::cpuid::guest_cpuid;
 use crate::vmx::entry_check;
 use crate::vmx::exit_info::{interruptibility, reason, EptQual, ExitReason, IntrInfo};
+use crate::vmx::msr::{GuestCaps, MsrFilter, Msrs};
 use crate::vmx::regs::GuestRegs;
 use crate::x86::{cr0, rflags, vector};
 use crate::vmcs::field::Seg as SegReg;
 
 pub use io::complete_in;
+pub use msr::{complete_msr, PendingMsr};
 
 /// vCPU state outside the VMCS that exit handlers and register ioctls use.
 #[derive(Clone, Copy, Debug, Default)]
@@ -76,6 +79,11 @@ pub struct CpuState {
     pub osxsave: bool,
     /// XCR0 (the guest's, switched while it has CR4.OSXSAVE).
     pub xcr0: u64,
+    /// A filtered RDMSR/WRMSR waiting for userland's answer.
+    pub pending_msr: Option<PendingMsr>,
+    /// The MSRs kept outside the VMCS (vmx/msr.rs); `Msrs::reset(id)` at
+    /// creation (the default is vCPU 0's).
+    pub msrs: Msrs,
     /// Drop the translations cached for the vCPU's VPID before the next
     /// entry: the guest's paging state changed without the CPU executing
     /// the instruction that would have flushed them (an emulated MOV to
@@ -114,6 +122,12 @@ pub struct Env<'a> {
     pub maxphyaddr: u8,
     /// 1-GiB pages.
     pub gbpages: bool,
+    /// What the guest's CPUID offers, for its MSRs.
+    pub guest: GuestCaps,
+    /// RDTSC on the host.
+    pub rdtsc: fn() -> u64,
+    /// The MSRs userland handles (the VM's filter).
+    pub msr_filter: &'a MsrFilter,
 }
 
 /// What the run loop does after an exit.
@@ -177,6 +191,16 @@ pub enum UserExit {
     },
     /// HLT (RIP is past it).
     Hlt,
+    /// A RDMSR or WRMSR userland filtered; RIP stays at it until the next
+    /// RUN completes it ([`complete_msr`]).
+    Msr {
+        /// WRMSR (true) or RDMSR.
+        write: bool,
+        /// The MSR (ECX).
+        index: u32,
+        /// WRMSR: the value (EDX:EAX); RDMSR: 0.
+        data: u64,
+    },
     /// An access outside every memory region.
     Mmio {
         /// The guest-physical address.
@@ -287,6 +311,8 @@ pub fn handle<V: VmcsAccess>(v: &V, why: ExitReason, cpu: &mut CpuState, env: &E
         reason::WBINVD => Next::Resume,
         reason::IO => io::handle(&mut x),
         reason::CR_ACCESS => cr::handle(&mut x),
+        reason::RDMSR => msr::rdmsr(&mut x),
+        reason::WRMSR => msr::wrmsr(&mut x),
         reason::EPT_VIOLATION => x.ept_violation(),
         _ if why.is_vmx_instruction() => x.inject(IntrInfo::exception(vector::UD, false)),
         _ => x.unhandled(),

@@ -166,16 +166,17 @@ impl Batch {
     /// with DF = 1 the elements change places end for end, the bytes in
     /// each keep theirs.
     pub fn reorder(&self, buf: &mut [u8]) {
-        if !self.down {
+        let size = usize::from(self.size);
+        if !self.down || size == 0 {
             return;
         }
-        let size = self.size as usize;
         let n = (buf.len() / size).min(self.count as usize);
-        for i in 0..n / 2 {
-            let j = n - 1 - i;
-            for k in 0..size {
-                buf.swap(i * size + k, j * size + k);
-            }
+        let Some(b) = buf.get_mut(..n * size) else { return };
+        // Reversing the bytes puts the elements end for end with their
+        // bytes reversed; reversing each element puts those back.
+        b.reverse();
+        for e in b.chunks_exact_mut(size) {
+            e.reverse();
         }
     }
 }

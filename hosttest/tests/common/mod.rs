@@ -9,6 +9,7 @@ use rvmx_pure::vmcs::field::{Field, Kind, Readable, Ro, Rw, Value, VmcsAccess};
 use rvmx_pure::vmx::caps::{proc2, RawCaps};
 use rvmx_pure::vmx::exit::{self, CpuState, Env, Next};
 use rvmx_pure::vmx::exit_info::ExitReason;
+use rvmx_pure::vmx::msr::{GuestCaps, MsrFilter};
 
 /// A VMCS in a hash map, keyed by the field encoding (`Field::raw()`).
 /// Reads of fields never set return 0. Every write through `write_raw` is
@@ -122,8 +123,50 @@ pub fn fake_host_cpuid(leaf: u32, sub: u32) -> [u32; 4] {
 /// The vCPU id the tests' environment uses.
 pub const VCPU_ID: u32 = 5;
 
+/// A guest offered everything the MSR code looks at: SYSCALL, NX, LM,
+/// RDTSCP, TSC_ADJUST, IBRS/IBPB, STIBP, L1D_FLUSH, SSBD, PDCM, 39-bit
+/// physical addresses and an IA32_ARCH_CAPABILITIES value.
+pub const GUEST: GuestCaps = GuestCaps {
+    syscall: true,
+    nx: true,
+    lm: true,
+    rdtscp: true,
+    rdpid: false,
+    tsc_adjust: true,
+    ibrs_ibpb: true,
+    stibp: true,
+    l1d_flush: true,
+    ssbd: true,
+    pdcm: true,
+    phys_bits: 39,
+    arch_capabilities: Some(ARCH_CAPABILITIES),
+};
+
+/// The IA32_ARCH_CAPABILITIES value the tests' guest reads.
+pub const ARCH_CAPABILITIES: u64 = 0x2b;
+
+/// The host TSC the tests' RDTSC returns.
+pub const HOST_TSC: u64 = 1_000_000;
+
+pub fn fake_rdtsc() -> u64 {
+    HOST_TSC
+}
+
+/// No MSR goes to userland.
+pub static NO_FILTER: MsrFilter = MsrFilter::EMPTY;
+
 pub fn env() -> Env<'static> {
-    Env { caps: &CAPS, vcpu_id: VCPU_ID, host_cpuid: fake_host_cpuid, xcr0_allowed: 0x7, maxphyaddr: 39, gbpages: true }
+    Env {
+        caps: &CAPS,
+        vcpu_id: VCPU_ID,
+        host_cpuid: fake_host_cpuid,
+        xcr0_allowed: 0x7,
+        maxphyaddr: 39,
+        gbpages: true,
+        guest: GUEST,
+        rdtsc: fake_rdtsc,
+        msr_filter: &NO_FILTER,
+    }
 }
 
 /// Sets up an exit: qualification and instruction length.
