@@ -160,6 +160,12 @@ void gt_ucall_print(FILE *f, const struct gt_ucall *uc);
 void gt_ucall(uint64_t kind, const char *file, uint64_t line, const char *expr,
 	      uint64_t a0, uint64_t a1);
 
+/* Touches the IDT and GDT, which exception delivery reads: rvmx maps guest
+ * pages on first touch, and an exit in the middle of a delivery loses a
+ * trap (rvmx does not yet re-inject from the IDT-vectoring information,
+ * SDM Vol. 3C 28.2.4), so tests of traps call this first. */
+void gt_touch_tables(void);
+
 #define GUEST_SYNC(v)	gt_ucall(UCALL_SYNC, NULL, 0, NULL, (uint64_t)(v), 0)
 #define GUEST_DONE()	gt_ucall(UCALL_DONE, NULL, 0, NULL, 0, 0)
 #define GUEST_ASSERT(cond)						\
