@@ -94,7 +94,7 @@ pub struct Reg {
     /// 0 = RAX ... 15 = R15 (SDM Vol. 2A Table 2-2 with REX.R).
     pub num: u8,
     /// AH, CH, DH, BH: bits 15:8 of register `num` (0-3); only 8-bit
-    /// operands without a REX prefix (SDM Vol. 2A 3.7.2.1, Table 3-1).
+    /// operands without a REX prefix (SDM Vol. 2A 2.2.1.2, Vol. 1 3.7.2.1).
     pub high: bool,
 }
 
@@ -151,7 +151,7 @@ pub struct Insn {
 pub enum Undecodable {
     /// The instruction goes on past the bytes given (fewer than 15).
     Truncated,
-    /// Longer than 15 bytes (#GP, SDM Vol. 2A 2.3.11).
+    /// Longer than 15 bytes (#GP, SDM Vol. 3A 6.15).
     TooLong,
     /// An opcode (or VEX/EVEX/XOP, or a group member) rvmx does not emulate.
     Opcode,
@@ -163,7 +163,7 @@ pub enum Undecodable {
     RegisterOperand,
 }
 
-/// Architectural instruction length limit (SDM Vol. 2A 2.3.11).
+/// Architectural instruction length limit (SDM Vol. 2A 2.1).
 const MAX_LEN: usize = 15;
 
 /// A cursor over the fetched bytes.
@@ -226,7 +226,7 @@ pub fn decode(bytes: &[u8], mode: Mode) -> Result<Insn, Undecodable> {
             0x67 => addr_prefix = true,
             0xf0 => lock = true,
             0xf2 | 0xf3 => last_rep = Some(b),
-            // ES CS SS DS overrides: ignored in 64-bit mode (SDM Vol. 1 3.3.7.1).
+            // ES CS SS DS overrides: ignored in 64-bit mode (SDM Vol. 1 3.4.2.1).
             0x26 | 0x2e | 0x36 | 0x3e if mode.long64 => {}
             0x26 => seg_override = Some(Seg::Es),
             0x2e => seg_override = Some(Seg::Cs),
@@ -368,7 +368,7 @@ pub fn decode(bytes: &[u8], mode: Mode) -> Result<Insn, Undecodable> {
     }
 
     // The register operand (ModRM.reg with REX.R); AH-BH for 8-bit operands
-    // without any REX prefix, SPL-DIL with one (SDM Vol. 2A 3.7.2.1).
+    // without any REX prefix, SPL-DIL with one (SDM Vol. 2A 2.2.1.2).
     if let Some(r) = modrm_reg {
         let n = r | rex.r;
         insn.reg = if insn.size == 1 && !rex.present && (4..8).contains(&n) {
@@ -402,7 +402,8 @@ fn modrm(c: &mut Bytes<'_>, insn: &mut Insn, rex: Rex, seg_override: Option<Seg>
         return Err(Undecodable::RegisterOperand);
     }
     let mut mem = Mem { scale: 1, ..Mem::default() };
-    // Default segment: SS when the base is rBP or rSP, else DS (SDM Vol. 1 3.7.5).
+    // Default segment: SS when the base is rBP or rSP, else DS (SDM Vol. 1
+    // 3.7.4, Table 3-5).
     let mut stack = false;
     if insn.addr_size == 2 {
         // Table 2-1: BX+SI BX+DI BP+SI BP+DI SI DI BP/disp16 BX.

@@ -8,7 +8,7 @@
 //! may cross a page: the emulator does not split it, the caller translates
 //! `linear` and splits it into per-page accesses. Segment limits and
 //! canonical checks are not repeated: the CPU made them before the EPT
-//! violation (SDM Vol. 3A 5.3, 3.3.7.1).
+//! violation (SDM Vol. 3A 5.3; Vol. 1 3.3.7.1).
 
 use super::decode::{Alu, Insn, Op, Reg, Src};
 use super::rflags;
@@ -153,7 +153,7 @@ fn addr_reg_write(cpu: &mut impl Cpu, n: u8, addr_size: u8, v: u64) {
 }
 
 /// Computes an ALU operation on `size`-byte operands: the result and the
-/// arithmetic flags (SDM Vol. 2A/2B ADD ADC SUB SBB CMP AND OR XOR TEST;
+/// arithmetic flags (SDM Vol. 2A-2C ADD ADC SUB SBB CMP AND OR XOR TEST;
 /// Vol. 1 Appendix A). AF after AND, OR, XOR (and TEST) is undefined; it is
 /// cleared here.
 fn alu(op: Alu, a: u64, b: u64, carry: bool, size: u8) -> (u64, u64) {
