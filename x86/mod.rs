@@ -2,8 +2,11 @@
 //! Architectural definitions shared by everything (pure logic: no `kernel`
 //! crate, no unsafe): control-register, EFER and RFLAGS bits, segment
 //! access rights, MSR numbers and exception vectors. Each is written once,
-//! here. `paging` walks the guest's page tables.
+//! here. `paging` walks the guest's page tables; `decode` and `emulate`:
+//! the instructions MMIO exits emulate.
 
+pub mod decode;
+pub mod emulate;
 pub mod paging;
 
 /// CR0 bits (SDM Vol. 3A 2.5).
@@ -95,14 +98,26 @@ pub mod efer {
 
 /// RFLAGS bits (SDM Vol. 1 3.4.3).
 pub mod rflags {
+    /// Carry.
+    pub const CF: u64 = 1 << 0;
+    /// Parity (of the low byte of a result).
+    pub const PF: u64 = 1 << 2;
+    /// Auxiliary carry (out of bit 3).
+    pub const AF: u64 = 1 << 4;
+    /// Zero.
+    pub const ZF: u64 = 1 << 6;
+    /// Sign.
+    pub const SF: u64 = 1 << 7;
+    /// Direction: string instructions step down when set.
+    pub const DF: u64 = 1 << 10;
+    /// Overflow.
+    pub const OF: u64 = 1 << 11;
     /// Bit 1 is always 1.
     pub const FIXED: u64 = 1 << 1;
     /// Trap flag (single step).
     pub const TF: u64 = 1 << 8;
     /// Interrupt enable.
     pub const IF: u64 = 1 << 9;
-    /// Direction (string instructions go down).
-    pub const DF: u64 = 1 << 10;
     /// Virtual-8086 mode.
     pub const VM: u64 = 1 << 17;
     /// Alignment check (with CR0.AM, at CPL 3).
