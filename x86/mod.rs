@@ -34,6 +34,8 @@ pub mod cr4 {
     pub const PCIDE: u64 = 1 << 17;
     /// Protection keys for user-mode pages.
     pub const PKE: u64 = 1 << 22;
+    /// Control-flow enforcement technology.
+    pub const CET: u64 = 1 << 23;
 }
 
 /// IA32_EFER bits (SDM Vol. 3A 2.2.1).
@@ -52,6 +54,10 @@ pub mod efer {
 pub mod rflags {
     /// Bit 1 is always 1.
     pub const FIXED: u64 = 1 << 1;
+    /// Trap flag (single-step).
+    pub const TF: u64 = 1 << 8;
+    /// Interrupt enable.
+    pub const IF: u64 = 1 << 9;
     /// Virtual-8086 mode.
     pub const VM: u64 = 1 << 17;
     /// Alignment check (with CR0.AM, at CPL 3).
