@@ -334,6 +334,8 @@ impl Seg {
 // Encodings from SDM Vol. 3D Appendix B.
 /// 16-bit control: VPID.
 pub const VPID: Rw<u16> = rw(0x0000);
+/// Posted-interrupt notification vector.
+pub const POSTED_INTR_NV: Rw<u16> = rw(0x0002);
 /// Host ES selector.
 pub const HOST_ES_SELECTOR: Rw<u16> = rw(0x0c00);
 /// Host CS selector.
@@ -348,12 +350,36 @@ pub const HOST_FS_SELECTOR: Rw<u16> = rw(0x0c08);
 pub const HOST_GS_SELECTOR: Rw<u16> = rw(0x0c0a);
 /// Host TR selector.
 pub const HOST_TR_SELECTOR: Rw<u16> = rw(0x0c0c);
-/// Address of the MSR bitmaps (SDM Vol. 3C 25.6.9).
+/// I/O bitmap A address.
+pub const IO_BITMAP_A: Rw<u64> = rw(0x2000);
+/// I/O bitmap B address.
+pub const IO_BITMAP_B: Rw<u64> = rw(0x2002);
+/// MSR-bitmap address.
 pub const MSR_BITMAP: Rw<u64> = rw(0x2004);
+/// VM-exit MSR-store address.
+pub const EXIT_MSR_STORE_ADDR: Rw<u64> = rw(0x2006);
+/// VM-exit MSR-load address.
+pub const EXIT_MSR_LOAD_ADDR: Rw<u64> = rw(0x2008);
+/// VM-entry MSR-load address.
+pub const ENTRY_MSR_LOAD_ADDR: Rw<u64> = rw(0x200a);
+/// Page-modification log address.
+pub const PML_ADDRESS: Rw<u64> = rw(0x200e);
+/// Virtual-APIC address.
+pub const VIRTUAL_APIC_PAGE_ADDR: Rw<u64> = rw(0x2012);
+/// APIC-access address.
+pub const APIC_ACCESS_ADDR: Rw<u64> = rw(0x2014);
+/// Posted-interrupt descriptor address.
+pub const POSTED_INTR_DESC_ADDR: Rw<u64> = rw(0x2016);
 /// TSC offset (SDM Vol. 3C 25.6.5).
 pub const TSC_OFFSET: Rw<u64> = rw(0x2010);
 /// EPT pointer.
 pub const EPT_POINTER: Rw<u64> = rw(0x201a);
+/// VMREAD-bitmap address.
+pub const VMREAD_BITMAP: Rw<u64> = rw(0x2026);
+/// VMWRITE-bitmap address.
+pub const VMWRITE_BITMAP: Rw<u64> = rw(0x2028);
+/// Virtualization-exception information address.
+pub const VE_INFO_ADDR: Rw<u64> = rw(0x202a);
 /// Guest-physical address (exit information).
 pub const GUEST_PHYSICAL_ADDRESS: Ro<u64> = ro(0x2400);
 /// VMCS link pointer.
@@ -364,6 +390,14 @@ pub const GUEST_IA32_DEBUGCTL: Rw<u64> = rw(0x2802);
 pub const GUEST_IA32_PAT: Rw<u64> = rw(0x2804);
 /// Guest IA32_EFER.
 pub const GUEST_IA32_EFER: Rw<u64> = rw(0x2806);
+/// Guest PDPTE0 (PAE paging with EPT).
+pub const GUEST_PDPTE0: Rw<u64> = rw(0x280a);
+/// Guest PDPTE1.
+pub const GUEST_PDPTE1: Rw<u64> = rw(0x280c);
+/// Guest PDPTE2.
+pub const GUEST_PDPTE2: Rw<u64> = rw(0x280e);
+/// Guest PDPTE3.
+pub const GUEST_PDPTE3: Rw<u64> = rw(0x2810);
 /// Host IA32_PAT.
 pub const HOST_IA32_PAT: Rw<u64> = rw(0x2c00);
 /// Host IA32_EFER.
@@ -392,6 +426,8 @@ pub const ENTRY_INTR_INFO: Rw<u32> = rw(0x4016);
 pub const ENTRY_EXCEPTION_ERROR_CODE: Rw<u32> = rw(0x4018);
 /// VM-entry instruction length (software interrupts and exceptions).
 pub const ENTRY_INSTRUCTION_LENGTH: Rw<u32> = rw(0x401a);
+/// TPR threshold.
+pub const TPR_THRESHOLD: Rw<u32> = rw(0x401c);
 /// Secondary processor-based VM-execution controls.
 pub const PROC_BASED_CONTROLS2: Rw<u32> = rw(0x401e);
 /// VM-instruction error.

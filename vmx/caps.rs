@@ -49,18 +49,14 @@ pub mod pin {
     pub const VIRTUAL_NMI: u32 = 1 << 5;
     /// Activate VMX-preemption timer.
     pub const PREEMPTION_TIMER: u32 = 1 << 6;
+    /// Process posted interrupts.
+    pub const POSTED_INTR: u32 = 1 << 7;
 }
 
 /// Primary processor-based VM-execution controls (SDM Vol. 3C 25.6.2).
 pub mod proc {
     /// Interrupt-window exiting.
     pub const IRQ_WINDOW: u32 = 1 << 2;
-    /// NMI-window exiting (needs virtual NMIs).
-    pub const NMI_WINDOW: u32 = 1 << 22;
-    /// Monitor trap flag.
-    pub const MTF: u32 = 1 << 27;
-    /// PAUSE exiting.
-    pub const PAUSE: u32 = 1 << 30;
     /// Use TSC offsetting (RDTSC, RDTSCP and RDMSR of IA32_TSC add TSC_OFFSET).
     pub const TSC_OFFSETTING: u32 = 1 << 3;
     /// HLT exiting.
@@ -73,32 +69,58 @@ pub mod proc {
     pub const CR8_LOAD: u32 = 1 << 19;
     /// CR8-store exiting.
     pub const CR8_STORE: u32 = 1 << 20;
+    /// Use TPR shadow.
+    pub const TPR_SHADOW: u32 = 1 << 21;
+    /// NMI-window exiting (needs virtual NMIs).
+    pub const NMI_WINDOW: u32 = 1 << 22;
     /// MOV-DR exiting.
     pub const MOV_DR: u32 = 1 << 23;
     /// Unconditional I/O exiting.
     pub const UNCOND_IO: u32 = 1 << 24;
+    /// Use I/O bitmaps.
+    pub const IO_BITMAPS: u32 = 1 << 25;
+    /// Monitor trap flag.
+    pub const MTF: u32 = 1 << 27;
     /// Use MSR bitmaps (else every RDMSR and WRMSR exits).
     pub const MSR_BITMAP: u32 = 1 << 28;
     /// MONITOR exiting.
     pub const MONITOR: u32 = 1 << 29;
+    /// PAUSE exiting.
+    pub const PAUSE: u32 = 1 << 30;
     /// Activate secondary controls.
     pub const SECONDARY: u32 = 1 << 31;
 }
 
 /// Secondary processor-based VM-execution controls (SDM Vol. 3C 25.6.2).
 pub mod proc2 {
+    /// Virtualize APIC accesses.
+    pub const APIC_ACCESS: u32 = 1 << 0;
     /// Enable EPT.
     pub const EPT: u32 = 1 << 1;
     /// Enable RDTSCP (else RDTSCP raises #UD).
     pub const RDTSCP: u32 = 1 << 3;
+    /// Virtualize x2APIC mode.
+    pub const X2APIC: u32 = 1 << 4;
     /// Enable VPID.
     pub const VPID: u32 = 1 << 5;
     /// WBINVD exiting.
     pub const WBINVD: u32 = 1 << 6;
     /// Unrestricted guest.
     pub const UNRESTRICTED_GUEST: u32 = 1 << 7;
+    /// APIC-register virtualization.
+    pub const APIC_REGISTER: u32 = 1 << 8;
+    /// Virtual-interrupt delivery.
+    pub const VINTR_DELIVERY: u32 = 1 << 9;
+    /// VMCS shadowing.
+    pub const SHADOW_VMCS: u32 = 1 << 14;
     /// Enable PML.
     pub const PML: u32 = 1 << 17;
+    /// EPT-violation #VE.
+    pub const EPT_VE: u32 = 1 << 18;
+    /// Mode-based execute control for EPT.
+    pub const MODE_BASED_EPT: u32 = 1 << 22;
+    /// Sub-page write permissions for EPT.
+    pub const SPP: u32 = 1 << 23;
 }
 
 /// Primary VM-exit controls (SDM Vol. 3C 25.7.1).
@@ -107,6 +129,8 @@ pub mod exit {
     pub const SAVE_DEBUG: u32 = 1 << 2;
     /// Host address-space size (64-bit host).
     pub const HOST_64: u32 = 1 << 9;
+    /// Acknowledge interrupt on exit.
+    pub const ACK_INTR: u32 = 1 << 15;
     /// Save IA32_PAT.
     pub const SAVE_PAT: u32 = 1 << 18;
     /// Load IA32_PAT.
@@ -115,6 +139,8 @@ pub mod exit {
     pub const SAVE_EFER: u32 = 1 << 20;
     /// Load IA32_EFER.
     pub const LOAD_EFER: u32 = 1 << 21;
+    /// Save VMX-preemption timer value.
+    pub const SAVE_PREEMPTION_TIMER: u32 = 1 << 22;
 }
 
 /// VM-entry controls (SDM Vol. 3C 25.8.1).
@@ -123,6 +149,10 @@ pub mod entry {
     pub const LOAD_DEBUG: u32 = 1 << 2;
     /// IA-32e mode guest.
     pub const IA32E_GUEST: u32 = 1 << 9;
+    /// Entry to SMM.
+    pub const SMM: u32 = 1 << 10;
+    /// Deactivate dual-monitor treatment.
+    pub const DEACTIVATE_DUAL_MONITOR: u32 = 1 << 11;
     /// Load IA32_PAT.
     pub const LOAD_PAT: u32 = 1 << 14;
     /// Load IA32_EFER.
@@ -135,6 +165,10 @@ pub mod ept_vpid {
     pub const EXEC_ONLY: u64 = 1 << 0;
     /// Page-walk length of 4.
     pub const WALK_4: u64 = 1 << 6;
+    /// Page-walk length of 5.
+    pub const WALK_5: u64 = 1 << 7;
+    /// EPT paging structures may be uncacheable.
+    pub const MEMTYPE_UC: u64 = 1 << 8;
     /// EPT paging structures may be write-back.
     pub const MEMTYPE_WB: u64 = 1 << 14;
     /// 2-MiB EPT pages.

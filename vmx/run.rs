@@ -566,7 +566,7 @@ fn enter_and_exit(vcpu: &Vcpu, st: &mut State, run: &Run<'_>, irqs: &IrqsOff, v:
             }
             next
         }
-        Err(VmxFail::Valid) => Next::ToUser(exit::entry_error(v.read(VM_INSTRUCTION_ERROR))),
+        Err(VmxFail::Valid) => Next::ToUser(exit::entry_error(v, &run.env, v.read(VM_INSTRUCTION_ERROR))),
         Err(f) => {
             pr_err!("vCPU {}: VM entry failed: {:?}\n", vcpu.id.id, f);
             return Err(EIO);

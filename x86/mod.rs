@@ -45,10 +45,12 @@ pub mod cr4 {
     pub const SMEP: u64 = 1 << 20;
     /// Supervisor-mode access prevention.
     pub const SMAP: u64 = 1 << 21;
-    /// Protection keys for user-mode pages.
-    pub const PKE: u64 = 1 << 22;
     /// XSAVE and processor extended states enabled.
     pub const OSXSAVE: u64 = 1 << 18;
+    /// Protection keys for user-mode pages.
+    pub const PKE: u64 = 1 << 22;
+    /// Control-flow enforcement technology.
+    pub const CET: u64 = 1 << 23;
 }
 
 /// Debug registers DR6 and DR7 (SDM Vol. 3B 18.2).
@@ -115,6 +117,7 @@ pub mod rflags {
     /// Bit 1 is always 1.
     pub const FIXED: u64 = 1 << 1;
     /// Trap flag (single step).
+    /// Trap flag (single-step).
     pub const TF: u64 = 1 << 8;
     /// Interrupt enable.
     pub const IF: u64 = 1 << 9;

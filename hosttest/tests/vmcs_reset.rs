@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use rvmx_pure::vmcs::field::*;
 use rvmx_pure::vmcs::reset::reset_guest;
-use rvmx_pure::vmx::caps::proc2;
+use rvmx_pure::vmx::caps::{proc, proc2};
 use rvmx_pure::vmx::entry_check::{check, snapshot};
 
 fn reset() -> FakeVmcs {
@@ -74,13 +74,14 @@ fn link_pointer_all_ones_and_active() {
 #[test]
 fn reset_state_passes_entry_checks_with_unrestricted_guest() {
     let v = reset();
+    v.set(PROC_BASED_CONTROLS, proc::SECONDARY);
     v.set(PROC_BASED_CONTROLS2, proc2::UNRESTRICTED_GUEST | proc2::EPT);
-    let g = snapshot(&v, &CAPS);
+    let g = snapshot(&v, &CAPS, 36);
     assert!(g.unrestricted);
     assert_eq!(check(&g), None);
 
     v.set(PROC_BASED_CONTROLS2, proc2::EPT);
-    let f = check(&snapshot(&v, &CAPS)).expect("real mode without unrestricted guest");
+    let f = check(&snapshot(&v, &CAPS, 36)).expect("real mode without unrestricted guest");
     assert_eq!(f.field, "GUEST_CR0");
 }
 

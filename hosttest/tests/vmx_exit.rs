@@ -231,6 +231,7 @@ fn ept_violation_on_mapped_page_is_raw() {
 fn broken_guest(cr0: u64) -> FakeVmcs {
     let v = FakeVmcs::new();
     rvmx_pure::vmcs::reset::reset_guest(&v);
+    v.set(PROC_BASED_CONTROLS, rvmx_pure::vmx::caps::proc::SECONDARY);
     v.set(PROC_BASED_CONTROLS2, rvmx_pure::vmx::caps::proc2::UNRESTRICTED_GUEST);
     v.set(GUEST_CR0, cr0);
     v.clear_log();
@@ -303,16 +304,21 @@ fn account_write_to_truncates_and_terminates() {
 }
 
 // VMLAUNCH/VMRESUME failing as an instruction (VMfailValid, SDM Vol. 3C
-// 31.4): error 7 is "VM entry with invalid control field(s)".
+// 31.4): errors 7 and 8 name the broken control or host field (an empty
+// VMCS lacks the primary controls' default1 bits and the host CR0's
+// fixed bits); other errors are named in words.
 #[test]
 fn entry_error_names_the_vm_instruction_error() {
-    let UserExit::FailEntry { reason, vm_instruction_error, qualification, account } = exit::entry_error(7) else {
+    let v = FakeVmcs::new();
+    let UserExit::FailEntry { reason, vm_instruction_error, qualification, account } = exit::entry_error(&v, &env(), 7) else {
         panic!()
     };
     assert_eq!((reason, vm_instruction_error, qualification), (0, 7, 0));
-    assert!(account.subject.contains("invalid control field"), "{}", account.subject);
-    let UserExit::FailEntry { account, .. } = exit::entry_error(8) else { panic!() };
-    assert!(account.subject.contains("host-state"), "{}", account.subject);
+    assert_eq!(account.subject, "CPU_BASED_VM_EXEC_CONTROL", "{account:?}");
+    let UserExit::FailEntry { account, .. } = exit::entry_error(&v, &env(), 8) else { panic!() };
+    assert_eq!(account.subject, "HOST_CR0", "{account:?}");
+    let UserExit::FailEntry { account, .. } = exit::entry_error(&v, &env(), 5) else { panic!() };
+    assert_eq!(account, Account { subject: "VMRESUME with non-launched VMCS", rule: "" });
 }
 
 // The fake refuses writes to VM-exit information fields (read-only to

@@ -288,7 +288,7 @@ struct Exit<'a, V: VmcsAccess> {
 /// Handles the exit that just happened (`why`, read once by the run loop).
 pub fn handle<V: VmcsAccess>(v: &V, why: ExitReason, cpu: &mut CpuState, env: &Env<'_>) -> Next {
     if why.entry_failed() {
-        return Next::ToUser(entry_failure(v, why, env.caps));
+        return Next::ToUser(entry_failure(v, why, env));
     }
     // The exit cleared the interruption-information field (SDM Vol. 3C
     // 25.8.3): an event whose delivery it interrupted goes in again.
@@ -453,9 +453,10 @@ pub fn mmio(gpa: u64, qualification: u64) -> UserExit {
 
 /// VM entry failed with an exit (reason bit 31): for invalid guest state,
 /// which field broke which rule (the auditor in `entry_check.rs`).
-fn entry_failure<V: VmcsAccess>(v: &V, why: ExitReason, caps: &RawCaps) -> UserExit {
+fn entry_failure<V: VmcsAccess>(v: &V, why: ExitReason, env: &Env<'_>) -> UserExit {
     let account = if why.basic() == reason::INVALID_GUEST_STATE {
-        match entry_check::check(&entry_check::snapshot(v, caps)) {
+        let width = entry_check::maxphyaddr(env.host_cpuid);
+        match entry_check::check(&entry_check::snapshot(v, env.caps, width)) {
             Some(f) => Account { subject: f.field, rule: f.rule },
             None => Account { subject: "invalid guest state; no rule rvmx checks is broken", rule: "" },
         }
@@ -468,12 +469,26 @@ fn entry_failure<V: VmcsAccess>(v: &V, why: ExitReason, caps: &RawCaps) -> UserE
 }
 
 /// VMLAUNCH/VMRESUME failed as an instruction (VMfailValid) with this
-/// VM-instruction error.
-pub fn entry_error(vm_instruction_error: u32) -> UserExit {
-    UserExit::FailEntry {
-        reason: 0,
-        vm_instruction_error,
-        qualification: 0,
-        account: Account { subject: entry_check::vm_instruction_error(vm_instruction_error), rule: "" },
-    }
+/// VM-instruction error; for invalid control fields (7) or host-state
+/// fields (8), which field broke which rule (SDM Vol. 3C 27.2).
+pub fn entry_error<V: VmcsAccess>(v: &V, env: &Env<'_>, vm_instruction_error: u32) -> UserExit {
+    let err = vm_instruction_error;
+    let found = if err == 7 || err == 8 {
+        let c = entry_check::snapshot_controls(v, env.caps, entry_check::maxphyaddr(env.host_cpuid));
+        if err == 7 {
+            entry_check::check_controls(&c, env.caps)
+        } else {
+            entry_check::check_host(&entry_check::snapshot_host(v, env.caps), &c)
+        }
+    } else {
+        None
+    };
+    let account = match found {
+        Some(f) => Account { subject: f.field, rule: f.rule },
+        None if err == 7 || err == 8 => {
+            Account { subject: entry_check::vm_instruction_error(err), rule: "no rule rvmx checks is broken" }
+        }
+        None => Account { subject: entry_check::vm_instruction_error(err), rule: "" },
+    };
+    UserExit::FailEntry { reason: 0, vm_instruction_error: err, qualification: 0, account }
 }
