@@ -44,11 +44,19 @@ impl From<&UserExit> for rvmx_run {
                 RVMX_EXIT_MSR
             }
             UserExit::Hlt => RVMX_EXIT_HLT,
-            UserExit::Mmio { gpa, qualification } => {
+            UserExit::Mmio { gpa, qualification, size, write, data, insn, insn_len } => {
                 let q = EptQual(qualification);
                 let bit = |on: bool, b: u32| if on { b } else { 0 };
-                let access = bit(q.read(), RVMX_MMIO_READ) | bit(q.write(), RVMX_MMIO_WRITE) | bit(q.fetch(), RVMX_MMIO_FETCH);
-                u.mmio = rvmx_exit_mmio { gpa, qualification, access, ..Default::default() };
+                // An emulated access says its own direction; raw ones the
+                // EPT violation's.
+                let access = if size != 0 {
+                    if write { RVMX_MMIO_WRITE } else { RVMX_MMIO_READ }
+                } else {
+                    bit(q.read(), RVMX_MMIO_READ) | bit(q.write(), RVMX_MMIO_WRITE) | bit(q.fetch(), RVMX_MMIO_FETCH)
+                };
+                let mut m = rvmx_exit_mmio { gpa, qualification, access, size: size.into(), data, insn_len, ..Default::default() };
+                m.insn[..15].copy_from_slice(&insn);
+                u.mmio = m;
                 RVMX_EXIT_MMIO
             }
             UserExit::Shutdown => RVMX_EXIT_SHUTDOWN,

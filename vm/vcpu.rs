@@ -299,6 +299,7 @@ fn set_regs(vcpu: &Arc<Vcpu>, arg: &mut Arg<'_>) -> Result<isize> {
     // New registers replace a half-done IN or INS.
     st.cpu.pending_in = None;
     st.cpu.pending_str_in = None;
+    st.cpu.pending_mmio = None;
     Ok(0)
 }
 

@@ -29,7 +29,9 @@
 //! - guest FPU state lives in the task's FPU state during RUN (the
 //!   kernel's KVM helpers), reloaded before entry after a context switch.
 
+use super::exit::mmio;
 use super::exit::strio::{self, GuestMem, PendingStrIn, Step, StrExit};
+use super::exit_info::EptQual;
 use super::exit::{self, Env, Next};
 use super::exit_info::{reason, ExitReason};
 use super::caps::RawCaps;
@@ -228,6 +230,20 @@ fn run_loop(vcpu: &Vcpu, st: &mut State) -> Result {
     if let Some(p) = st.cpu.pending_str_in.take() {
         complete_string_in(vcpu, st, &p)?;
     }
+    // An MMIO access userland performed: the instruction goes on (it may
+    // need userland again at once, without entering the guest).
+    if let Some(m) = st.cpu.pending_mmio.take() {
+        let at = offset_of!(rvmx_run, __bindgen_anon_1) + offset_of!(uapi::rvmx_exit_mmio, data);
+        let data = vcpu.run_page.read_u64(at).unwrap_or(0);
+        let (frame, out) = {
+            let mem = vcpu.id.vm.memory().lock();
+            mmio::resume(m, &mut st.cpu.regs, &mut SlotMem(&mem), data, &mut st.cpu.pending_mmio)
+        };
+        if let Some(e) = mmio_done(vcpu, st, frame, out, 0, 0)? {
+            kapi::publish_exit(&vcpu.run_page, &(&e).into(), st.user_flags);
+            return Ok(());
+        }
+    }
     st.cpu.want_irq_window = vcpu.run_page.read_u8(offset_of!(rvmx_run, request_interrupt_window)).unwrap_or(0) != 0;
     let mut first = true;
     loop {
@@ -292,10 +308,10 @@ fn run_loop(vcpu: &Vcpu, st: &mut State) -> Result {
             Next::Fault { gpa, qualification } => {
                 // Pinning may sleep: done here, with interrupts on.
                 st.l1d_flush = true;
-                match vcpu.id.vm.memory().lock().fault(gpa)? {
-                    Fault::Mapped => {}
-                    Fault::Unmapped => {
-                        kapi::publish_exit(&vcpu.run_page, &(&exit::mmio(gpa, qualification)).into(), st.user_flags);
+                let fault = vcpu.id.vm.memory().lock().fault(gpa)?;
+                if let Fault::Unmapped = fault {
+                    if let Some(e) = mmio_start(vcpu, st, &run.env, gpa, qualification)? {
+                        kapi::publish_exit(&vcpu.run_page, &(&e).into(), st.user_flags);
                         return Ok(());
                     }
                 }
@@ -318,6 +334,55 @@ fn msr_changed(vcpu: &Vcpu, st: &mut State, v: &Loaded<'_>, dirty: u32) {
     }
     if dirty & msr_dirty::KERNEL_GS_BASE != 0 {
         sw.set_guest_kgs(st.cpu.kernel_gs_base);
+    }
+}
+
+/// An access outside guest RAM at `gpa`: the instruction is emulated
+/// (exit/mmio.rs); the exit record if userland must act, else `None`.
+fn mmio_start(vcpu: &Vcpu, st: &mut State, env: &Env<'_>, gpa: u64, qualification: u64) -> Result<Option<exit::UserExit>> {
+    // Executing from MMIO: nothing to emulate.
+    if EptQual(qualification).fetch() {
+        let raw = mmio::Outcome::Raw { bytes: [0; 15], len: 0 };
+        return Ok(exit::mmio(gpa, qualification, &raw));
+    }
+    let frame = vcpu.vmcs.with_loaded(|v| mmio::Frame::read(v, env.maxphyaddr, env.gbpages))?;
+    let (frame, out) = {
+        let mem = vcpu.id.vm.memory().lock();
+        let write = EptQual(qualification).write();
+        mmio::start(frame, &mut st.cpu.regs, &mut SlotMem(&mem), write, &mut st.cpu.pending_mmio)
+    };
+    mmio_done(vcpu, st, frame, out, gpa, qualification)
+}
+
+/// Acts on an MMIO emulation's outcome: registers back into the VMCS and
+/// RIP on when it is done, a fault queued, or the exit record for userland.
+/// `gpa` and `qualification` are the EPT violation's (for an instruction
+/// that did not decode); an access names its own address.
+fn mmio_done(
+    vcpu: &Vcpu,
+    st: &mut State,
+    frame: mmio::Frame,
+    out: mmio::Outcome,
+    gpa: u64,
+    qualification: u64,
+) -> Result<Option<exit::UserExit>> {
+    match out {
+        mmio::Outcome::Done { len } => {
+            vcpu.vmcs.with_loaded(|v| {
+                frame.write_back(v);
+                exit::advance_rip(v, len.into());
+            })?;
+            Ok(None)
+        }
+        mmio::Outcome::Repeat => {
+            vcpu.vmcs.with_loaded(|v| frame.write_back(v))?;
+            Ok(None)
+        }
+        mmio::Outcome::Fault(e) => {
+            st.cpu.events.exception = Some(e);
+            Ok(None)
+        }
+        mmio::Outcome::Exit { .. } | mmio::Outcome::Raw { .. } => Ok(exit::mmio(gpa, qualification, &out)),
     }
 }
 

@@ -15,6 +15,7 @@ pub mod cr;
 pub mod debug;
 pub mod event;
 mod io;
+pub mod mmio;
 pub mod strio;
 pub mod msr;
 
@@ -52,6 +53,8 @@ pub struct CpuState {
     pub pending_in: Option<PendingIn>,
     /// An INS batch waiting for userland's data.
     pub pending_str_in: Option<strio::PendingStrIn>,
+    /// An MMIO access userland is performing.
+    pub pending_mmio: Option<mmio::Mmio>,
     /// Events waiting for delivery.
     pub events: event::Events,
     /// An event is in the VM-entry interruption-information field for the
@@ -201,12 +204,25 @@ pub enum UserExit {
         /// WRMSR: the value (EDX:EAX); RDMSR: 0.
         data: u64,
     },
-    /// An access outside every memory region.
+    /// An access outside every memory region: `size` bytes at `gpa`
+    /// (emulated, `write` says which way), or, with `size` 0, an
+    /// instruction rvmx did not decode: its first `insn_len` bytes.
     Mmio {
         /// The guest-physical address.
         gpa: u64,
-        /// The raw EPT-violation qualification.
+        /// The raw EPT-violation qualification (0 for the later accesses
+        /// of one instruction).
         qualification: u64,
+        /// 1 to 8; 0: not decoded.
+        size: u8,
+        /// A write.
+        write: bool,
+        /// A write's data.
+        data: u64,
+        /// The instruction's first bytes (not decoded).
+        insn: [u8; 15],
+        /// How many.
+        insn_len: u8,
     },
     /// Triple fault.
     Shutdown,
@@ -446,9 +462,18 @@ pub fn advance_rip<V: VmcsAccess>(v: &V, len: u64) {
     }
 }
 
-/// A guest access outside every memory region.
-pub fn mmio(gpa: u64, qualification: u64) -> UserExit {
-    UserExit::Mmio { gpa, qualification }
+/// A guest access outside every memory region, as emulation left it
+/// (`mmio::Outcome::Exit` or `Raw`).
+pub fn mmio(gpa: u64, qualification: u64, out: &mmio::Outcome) -> Option<UserExit> {
+    match *out {
+        mmio::Outcome::Exit { gpa, size, write, data } => {
+            Some(UserExit::Mmio { gpa, qualification, size, write, data, insn: [0; 15], insn_len: 0 })
+        }
+        mmio::Outcome::Raw { bytes, len } => {
+            Some(UserExit::Mmio { gpa, qualification, size: 0, write: false, data: 0, insn: bytes, insn_len: len })
+        }
+        _ => None,
+    }
 }
 
 /// VM entry failed with an exit (reason bit 31): for invalid guest state,
