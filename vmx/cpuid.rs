@@ -13,12 +13,13 @@
 //! (Intel's out-of-range rule included, [`lookup`]) with the fields that
 //! follow the vCPU's state patched in ([`Dynamic`]): OSXSAVE and OSPKE
 //! follow the guest's CR4, the APIC IDs, XSAVE area sizes for the guest's
-//! current XCR0 (the XSETBV handler keeps it; [`xcr0_valid`] checks it).
+//! current XCR0 (the XSETBV handler keeps it and checks it against
+//! [`guest_xcr0_mask`]).
 //!
 //! Hidden whatever the host has (no VMCS/run-loop support in rvmx):
 //! - leaf 1 ECX: DTES64, MONITOR/MWAIT (MWAIT exits), DS-CPL, VMX, SMX, EST,
 //!   TM2, CNXT-ID, SDBG, xTPR, PDCM, DCA; EDX: PSN, DS, ACPI, TM, PBE;
-//! - leaf 7.0 EBX: TSC_ADJUST, SGX, RDT-M, MPX, RDT-A, PT; ECX: WAITPKG,
+//! - leaf 7.0 EBX: SGX, RDT-M, MPX, RDT-A, PT; ECX: WAITPKG,
 //!   CET_SS, TME, MAWAU, KL, BUS_LOCK_DETECT, ENQCMD, SGX_LC, PKS; EDX:
 //!   SGX-KEYS, UINTR, SRBDS_CTRL, RTM_ALWAYS_ABORT, TSX_FORCE_ABORT, HYBRID,
 //!   PCONFIG, ARCH_LBR, CET_IBT, CORE_CAPABILITIES;
@@ -39,7 +40,7 @@
 //! same), leaf 4 and leaf 1 EBX[23:16] are the host's; leaves 0x15/0x16
 //! are the host's (the guest runs on the host's TSC, not offset or scaled).
 
-use crate::x86::cr4;
+use crate::x86::{cr4, xcr0};
 
 /// Most entries a table may hold (KVM allows 256; the default table needs
 /// about 60 on current CPUs).
@@ -230,7 +231,7 @@ pub mod leaf6_eax {
 pub mod leaf7_ebx {
     /// RD/WR FS/GS BASE.
     pub const FSGSBASE: u32 = 1 << 0;
-    /// IA32_TSC_ADJUST (hidden: not emulated).
+    /// IA32_TSC_ADJUST (with `Enabled::tsc_adjust`).
     pub const TSC_ADJUST: u32 = 1 << 1;
     /// SGX (hidden).
     pub const SGX: u32 = 1 << 2;
@@ -512,36 +513,6 @@ pub mod ext8_ebx {
     pub const WBNOINVD: u32 = 1 << 9;
 }
 
-/// XCR0 state components (SDM Vol. 1 13.1).
-pub mod xcr0 {
-    /// x87 (always 1 in XCR0).
-    pub const X87: u64 = 1 << 0;
-    /// SSE (XMM registers, MXCSR).
-    pub const SSE: u64 = 1 << 1;
-    /// AVX (upper halves of YMM).
-    pub const AVX: u64 = 1 << 2;
-    /// MPX bounds registers.
-    pub const BNDREGS: u64 = 1 << 3;
-    /// MPX BNDCFGU/BNDSTATUS.
-    pub const BNDCSR: u64 = 1 << 4;
-    /// AVX-512 opmask registers.
-    pub const OPMASK: u64 = 1 << 5;
-    /// AVX-512 upper halves of ZMM0-15.
-    pub const ZMM_HI256: u64 = 1 << 6;
-    /// AVX-512 ZMM16-31.
-    pub const HI16_ZMM: u64 = 1 << 7;
-    /// The three AVX-512 states (all or none).
-    pub const AVX512: u64 = OPMASK | ZMM_HI256 | HI16_ZMM;
-    /// PKRU.
-    pub const PKRU: u64 = 1 << 9;
-    /// AMX TILECFG.
-    pub const TILECFG: u64 = 1 << 17;
-    /// AMX TILEDATA.
-    pub const TILEDATA: u64 = 1 << 18;
-    /// The two AMX states (both or none).
-    pub const AMX: u64 = TILECFG | TILEDATA;
-}
-
 /// What rvmx turns on for the guest, filled in by the run loop's owner
 /// from the VMX controls in use. A feature that needs one of these is
 /// hidden unless it is set.
@@ -552,6 +523,9 @@ pub struct Enabled {
     pub rdtscp: bool,
     /// "Enable INVPCID" is on: INVPCID.
     pub invpcid: bool,
+    /// IA32_TSC_ADJUST is emulated: TSC_ADJUST (set even if the host lacks
+    /// it, as KVM).
+    pub tsc_adjust: bool,
     /// XSETBV is handled and XCR0 switched: the XCR0 bits the guest may
     /// enable (x87 is always in; MPX and APX never; groups all-or-none).
     pub xsave: Option<u64>,
@@ -579,6 +553,7 @@ impl Enabled {
     pub const NONE: Enabled = Enabled {
         rdtscp: false,
         invpcid: false,
+        tsc_adjust: false,
         xsave: None,
         pku: false,
         apic: false,
@@ -904,6 +879,7 @@ fn filter(host: &impl Fn(u32, u32) -> [u32; 4], en: &Enabled, x: &Offer, leaf: u
         7 if sub == 0 => {
             let ebx = r[1] & L7_EBX_BASE
                 | pick(r[1], en.invpcid, leaf7_ebx::INVPCID)
+                | pick(leaf7_ebx::TSC_ADJUST, en.tsc_adjust, leaf7_ebx::TSC_ADJUST)
                 | pick(r[1], x.avx, leaf7_ebx::AVX2)
                 | pick(r[1], x.avx512, L7_EBX_AVX512);
             let ecx = r[2] & L7_ECX_BASE
@@ -1285,21 +1261,6 @@ pub fn guest_xcr0_mask(entries: &[CpuidEntry], supported: &[CpuidEntry]) -> u64 
     states(entries) & states(supported) | xcr0::X87
 }
 
-/// Whether XSETBV may load `value` into XCR0 given the `allowed` mask
-/// (SDM Vol. 2B XSETBV, Vol. 1 13.3): only allowed bits; x87 set; AVX
-/// needs SSE; MPX's two bits equal; AVX-512's three all or none, and with
-/// AVX; AMX's two equal.
-pub fn xcr0_valid(value: u64, allowed: u64) -> bool {
-    let all_or_none = |m: u64| value & m == 0 || value & m == m;
-    value & !allowed == 0
-        && value & xcr0::X87 != 0
-        && (value & xcr0::AVX == 0 || value & xcr0::SSE != 0)
-        && all_or_none(xcr0::BNDREGS | xcr0::BNDCSR)
-        && all_or_none(xcr0::AVX512)
-        && (value & xcr0::AVX512 == 0 || value & xcr0::AVX != 0)
-        && all_or_none(xcr0::AMX)
-}
-
 /// The guest's MAXPHYADDR: 0x8000_0008 EAX[7:0], or 36 when the table has
 /// no such leaf (SDM Vol. 3A 4.1.4; KVM's cpuid_query_maxphyaddr).
 pub fn guest_maxphyaddr(entries: &[CpuidEntry]) -> u8 {
@@ -1339,14 +1300,18 @@ pub fn cr4_reserved(entries: &[CpuidEntry]) -> u64 {
     tied.iter().filter(|(_, f)| !guest_has(entries, *f)).fold(!known, |m, (bits, _)| m | bits)
 }
 
+/// What [`guest_cpuid`] assumes the run loop gives: IA32_TSC_ADJUST
+/// emulated (vmx/exit/msr.rs), nothing else.
+pub const TRANSITIONAL: Enabled = Enabled { tsc_adjust: true, ..Enabled::NONE };
+
 /// Transitional, for the run loop until it keeps a table per vCPU: the
 /// guest's answer from the host's `raw` answer for (leaf, subleaf), as
-/// [`supported`] with [`Enabled::NONE`] would give it, with `apic_id`
+/// [`supported`] with [`TRANSITIONAL`] would give it, with `apic_id`
 /// patched in (no out-of-range rule: the host applied its own).
 pub fn guest_cpuid(leaf: u32, subleaf: u32, raw: [u32; 4], apic_id: u8) -> [u32; 4] {
     let host = |l: u32, s: u32| if (l, s) == (leaf, subleaf) { raw } else { [0; 4] };
-    let x = Offer::new(&host, &Enabled::NONE);
-    let mut r = filter(&host, &Enabled::NONE, &x, leaf, subleaf).unwrap_or([0; 4]);
+    let x = Offer::new(&host, &TRANSITIONAL);
+    let mut r = filter(&host, &TRANSITIONAL, &x, leaf, subleaf).unwrap_or([0; 4]);
     match leaf {
         1 => r[1] |= u32::from(apic_id) << 24,
         0xb | 0x1f => r[3] = apic_id.into(),
