@@ -5,7 +5,8 @@
 //! Sapphire-Rapids-like one for AMX).
 
 use rvmx_pure::vmx::cpuid::*;
-use rvmx_pure::x86::cr4;
+use rvmx_pure::vmx::exit::cr::xcr0_valid;
+use rvmx_pure::x86::{cr4, xcr0};
 
 const GENU: u32 = 0x756e_6547;
 const INEI: u32 = 0x4965_6e69;
@@ -104,6 +105,7 @@ fn all_ones(leaf: u32, sub: u32) -> [u32; 4] {
 const ALL: Enabled = Enabled {
     rdtscp: true,
     invpcid: true,
+    tsc_adjust: true,
     xsave: Some(u64::MAX),
     pku: true,
     apic: true,
@@ -211,6 +213,18 @@ fn invpcid_needs_enable_invpcid() {
     assert_eq!(lookup(&default_of(skx, &Enabled::NONE), 7, 0)[1] & leaf7_ebx::INVPCID, 0);
     let on = default_of(skx, &Enabled { invpcid: true, ..Enabled::NONE });
     assert_ne!(lookup(&on, 7, 0)[1] & leaf7_ebx::INVPCID, 0);
+}
+
+// IA32_TSC_ADJUST: shown when rvmx emulates it, whatever the host has.
+#[test]
+fn tsc_adjust_follows_enabled() {
+    assert_eq!(lookup(&default_of(all_ones, &Enabled::NONE), 7, 0)[1] & leaf7_ebx::TSC_ADJUST, 0);
+    fn no_tsc_adjust(l: u32, s: u32) -> [u32; 4] {
+        let r = skx(l, s);
+        if l == 7 { [r[0], r[1] & !leaf7_ebx::TSC_ADJUST, r[2], r[3]] } else { r }
+    }
+    let t = default_of(no_tsc_adjust, &Enabled { tsc_adjust: true, ..Enabled::NONE });
+    assert_ne!(lookup(&t, 7, 0)[1] & leaf7_ebx::TSC_ADJUST, 0);
 }
 
 // APIC, x2APIC, TSC deadline and ARAT need the emulated local APIC; with
@@ -341,7 +355,7 @@ fn leaf7_hides_what_rvmx_cannot_give() {
     let [eax, ebx, ecx, edx] = lookup(&t, 7, 0);
     assert_eq!(eax, 2, "highest subleaf capped at 2");
     use leaf7_ebx::*;
-    assert_eq!(ebx & (TSC_ADJUST | SGX | RDT_M | MPX | RDT_A | PT | 1 << 22), 0, "{ebx:#x}");
+    assert_eq!(ebx & (SGX | RDT_M | MPX | RDT_A | PT | 1 << 22), 0, "{ebx:#x}");
     use leaf7_ecx::*;
     let hidden = WAITPKG | CET_SS | TME | 0x3e_0000 | KL | BUS_LOCK_DETECT | ENQCMD | SGX_LC | PKS | OSPKE | 1 << 15;
     assert_eq!(ecx & hidden, 0, "{ecx:#x}");
@@ -718,7 +732,7 @@ fn guest_has_xcr0_mask_maxphyaddr() {
     assert!(!guest_has(&t, Feature::Fpu));
 }
 
-// XSETBV's rules (SDM Vol. 2B XSETBV).
+// XSETBV's rules (SDM Vol. 2B XSETBV), AMX's pair included (exit::cr).
 #[test]
 fn xcr0_valid_rules() {
     let allowed = 0x0006_02ff;
@@ -746,11 +760,14 @@ fn cr4_reserved_follows_table() {
 }
 
 // The transitional per-leaf filter fixes the bugs: no RDTSCP,
-// INVPCID, APIC or host-only features; the vCPU's APIC ID.
+// INVPCID, APIC or host-only features; keeps the emulated TSC_ADJUST; the
+// vCPU's APIC ID.
 #[test]
 fn transitional_guest_cpuid() {
     assert_eq!(guest_cpuid(0x8000_0001, 0, skx(0x8000_0001, 0), 0)[3] & ext1_edx::RDTSCP, 0);
     assert_eq!(guest_cpuid(7, 0, skx(7, 0), 0)[1] & leaf7_ebx::INVPCID, 0);
+    assert_ne!(guest_cpuid(7, 0, skx(7, 0), 0)[1] & leaf7_ebx::TSC_ADJUST, 0, "emulated now");
+    assert_eq!(guest_cpuid(7, 0, skx(7, 0), 0), lookup(&default_of(skx, &TRANSITIONAL), 7, 0));
     let r = guest_cpuid(1, 0, skx(1, 0), 3);
     let want = lookup(&default_of(skx, &Enabled::NONE), 1, 0);
     assert_eq!(r, [want[0], want[1] | 3 << 24, want[2], want[3]], "as the default table");
