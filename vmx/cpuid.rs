@@ -30,7 +30,8 @@
 //! - leaves 3 (PSN), 5 (MONITOR), 6 (thermal/power, but ARAT with a local
 //!   APIC, as KVM), 9 (DCA), 0xa (PMU), 0xf/0x10 (RDT), 0x12 (SGX), 0x14
 //!   (PT), 0x17 (SoC), 0x19 (Key Locker), 0x1a (hybrid), 0x1b (PCONFIG),
-//!   0x1c (arch LBR), 0x20 (HRESET) and above: answered as zeros.
+//!   0x1c (arch LBR): answered as zeros; 0x20 (HRESET) and above are past
+//!   [`MAX_BASIC`].
 //!
 //! Decisions (KVM as a guide): PCID is passed (rvmx always runs with EPT
 //! and VPID; PCIDs need no INVPCID, guests fall back to MOV CR3); 1-GByte
@@ -38,7 +39,8 @@
 //! size the EPT maps); MD_CLEAR is passed (VERW does not exit); topology
 //! leaves 0xb/0x1f describe no topology (userland sets one; KVM does the
 //! same), leaf 4 and leaf 1 EBX[23:16] are the host's; leaves 0x15/0x16
-//! are the host's (the guest runs on the host's TSC, not offset or scaled).
+//! are the host's (the guest's TSC ticks at the host's rate: offset, never
+//! scaled).
 
 use crate::x86::{cr4, xcr0};
 
@@ -931,7 +933,8 @@ fn filter(host: &impl Fn(u32, u32) -> [u32; 4], en: &Enabled, x: &Offer, leaf: u
                 _ => return None,
             }
         }
-        // TSC/crystal ratio and frequencies: the guest's TSC is the host's.
+        // TSC/crystal ratio and frequencies: the guest's TSC ticks at the
+        // host's rate.
         0x15 | 0x16 => r,
         // Deterministic address translation parameters (TLBs).
         0x18 => r,
