@@ -31,14 +31,36 @@ pub mod cr0 {
 
 /// CR4 bits (SDM Vol. 3A 2.5).
 pub mod cr4 {
+    /// Virtual-8086 mode extensions.
+    pub const VME: u64 = 1 << 0;
+    /// Protected-mode virtual interrupts.
+    pub const PVI: u64 = 1 << 1;
+    /// Time stamp disable (RDTSC at CPL 0 only).
+    pub const TSD: u64 = 1 << 2;
+    /// Debugging extensions.
+    pub const DE: u64 = 1 << 3;
     /// Page size extensions (4-MiB pages with 32-bit paging).
     pub const PSE: u64 = 1 << 4;
     /// Physical address extension.
     pub const PAE: u64 = 1 << 5;
+    /// Machine-check enable.
+    pub const MCE: u64 = 1 << 6;
+    /// Page global enable.
+    pub const PGE: u64 = 1 << 7;
+    /// Performance-monitoring counter enable (RDPMC at any CPL).
+    pub const PCE: u64 = 1 << 8;
+    /// FXSAVE/FXRSTOR and SSE enabled by the OS.
+    pub const OSFXSR: u64 = 1 << 9;
+    /// Unmasked SIMD floating-point exceptions handled by the OS.
+    pub const OSXMMEXCPT: u64 = 1 << 10;
+    /// User-mode instruction prevention.
+    pub const UMIP: u64 = 1 << 11;
     /// 57-bit linear addresses (5-level paging).
     pub const LA57: u64 = 1 << 12;
     /// VMX enable: set while in VMX operation (IA32_VMX_CR4_FIXED0).
     pub const VMXE: u64 = 1 << 13;
+    /// RDFSBASE/RDGSBASE/WRFSBASE/WRGSBASE enable.
+    pub const FSGSBASE: u64 = 1 << 16;
     /// PCID enable.
     pub const PCIDE: u64 = 1 << 17;
     /// Supervisor-mode execution prevention.
@@ -82,6 +104,16 @@ pub mod xcr0 {
     pub const BNDCSR: u64 = 1 << 4;
     /// AVX-512: opmask, ZMM_Hi256, Hi16_ZMM (all or none).
     pub const AVX512: u64 = 0b111 << 5;
+    /// AVX-512 opmask registers.
+    pub const OPMASK: u64 = 1 << 5;
+    /// PKRU.
+    pub const PKRU: u64 = 1 << 9;
+    /// AMX TILECFG.
+    pub const TILECFG: u64 = 1 << 17;
+    /// AMX TILEDATA.
+    pub const TILEDATA: u64 = 1 << 18;
+    /// AMX: TILECFG and TILEDATA (both or none).
+    pub const AMX: u64 = TILECFG | TILEDATA;
 }
 
 /// IA32_EFER bits (SDM Vol. 3A 2.2.1).

@@ -132,14 +132,17 @@ pub(super) fn xsetbv<V: VmcsAccess>(x: &mut Exit<'_, V>) -> Next {
     Next::Resume
 }
 
-/// Whether `new` is a valid XCR0 for a guest allowed `allowed`.
+/// Whether `new` is a valid XCR0 for a guest allowed `allowed` (SDM Vol.
+/// 2B XSETBV: AMX's TILECFG and TILEDATA both or none too).
 pub fn xcr0_valid(new: u64, allowed: u64) -> bool {
     let avx512 = new & xcr0::AVX512;
+    let amx = new & xcr0::AMX;
     new & xcr0::X87 != 0
         && new & !allowed == 0
         && (new & xcr0::AVX == 0 || new & xcr0::SSE != 0)
         && (avx512 == 0 || (avx512 == xcr0::AVX512 && new & xcr0::AVX != 0))
         && (new & xcr0::BNDREGS != 0) == (new & xcr0::BNDCSR != 0)
+        && (amx == 0 || amx == xcr0::AMX)
 }
 
 /// Sets or clears the "IA-32e mode guest" entry control, which must equal
