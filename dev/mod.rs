@@ -38,6 +38,7 @@ const SYSTEM_IOCTLS: &[Entry<()>] = &[
     Entry { cmd: uapi::RVMX_GET_CAPS, handler: get_caps },
     Entry { cmd: uapi::RVMX_GET_CPU_STATUS, handler: get_cpu_status },
     Entry { cmd: uapi::RVMX_GET_MSR_LIST, handler: get_msr_list },
+    Entry { cmd: uapi::RVMX_GET_SUPPORTED_CPUID, handler: get_supported_cpuid },
     Entry { cmd: uapi::RVMX_CREATE_VM, handler: create_vm },
 ];
 
@@ -113,4 +114,11 @@ fn get_msr_list(_: &(), arg: &mut Arg<'_>) -> Result<isize> {
         w.write_slice(&i.to_ne_bytes())?;
     }
     Ok(0)
+}
+
+/// RVMX_GET_SUPPORTED_CPUID: everything a vCPU's table may offer.
+fn get_supported_cpuid(_: &(), arg: &mut Arg<'_>) -> Result<isize> {
+    let caps = crate::vmx::cpu::loaded_caps()?;
+    let sup = crate::vm::cpuid::supported(&caps)?;
+    crate::vm::cpuid::copy_out(arg, &sup)
 }

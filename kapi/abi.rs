@@ -40,6 +40,8 @@ unsafe impl Pod for uapi::rvmx_msr_filter {}
 unsafe impl Pod for uapi::rvmx_msrs {}
 // SAFETY: as above.
 unsafe impl Pod for uapi::rvmx_msr_list {}
+// SAFETY: as above.
+unsafe impl Pod for uapi::rvmx_cpuid {}
 // SAFETY: as above; every member of the union is integers and the union
 // is padded to its largest member.
 unsafe impl Pod for uapi::rvmx_run {}

@@ -82,6 +82,32 @@ struct rvmx_msr_list {
 
 #define RVMX_GET_MSR_LIST	_IOWR(RVMX_IOC, 0x04, struct rvmx_msr_list)
 
+/*
+ * CPUID tables (KVM_SET_CPUID2's shape). A leaf's entry answers every
+ * subleaf unless RVMX_CPUID_SUBLEAF_SIGNIFICANT is set. `entries` is a
+ * user pointer to `nent` entries; GET ioctls write up to `nent` and set
+ * `nent` to the table's size (-E2BIG if more than were asked for).
+ */
+#define RVMX_CPUID_SUBLEAF_SIGNIFICANT	(1 << 0)
+#define RVMX_MAX_CPUID_ENTRIES		128
+
+struct rvmx_cpuid_entry {
+	__u32 function;			/* leaf (EAX) */
+	__u32 index;			/* subleaf (ECX) */
+	__u32 flags;			/* RVMX_CPUID_* */
+	__u32 eax, ebx, ecx, edx;
+	__u32 reserved;			/* zero */
+};
+
+struct rvmx_cpuid {
+	__u32 nent;
+	__u32 reserved;			/* zero */
+	__u64 entries;			/* struct rvmx_cpuid_entry[nent] */
+};
+
+/* Everything a guest may be shown: what RVMX_SET_CPUID accepts. */
+#define RVMX_GET_SUPPORTED_CPUID	_IOWR(RVMX_IOC, 0x05, struct rvmx_cpuid)
+
 /* Creates a VM; returns its fd. The argument must be 0. */
 #define RVMX_CREATE_VM		_IO(RVMX_IOC, 0x03)
 
@@ -253,6 +279,14 @@ struct rvmx_msrs {
 	__u32 reserved;			/* zero */
 	__u64 entries;			/* struct rvmx_msr_entry[nmsrs] */
 };
+
+/*
+ * The vCPU's CPUID table (a new vCPU has rvmx's default: the host's
+ * values less what rvmx does not virtualize). SET: -EINVAL for a table
+ * that offers a feature RVMX_GET_SUPPORTED_CPUID does not.
+ */
+#define RVMX_GET_CPUID		_IOWR(RVMX_IOC, 0x39, struct rvmx_cpuid)
+#define RVMX_SET_CPUID		_IOW(RVMX_IOC, 0x3a, struct rvmx_cpuid)
 
 #define RVMX_GET_MSRS		_IOW(RVMX_IOC, 0x37, struct rvmx_msrs)
 #define RVMX_SET_MSRS		_IOW(RVMX_IOC, 0x38, struct rvmx_msrs)

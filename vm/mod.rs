@@ -3,6 +3,7 @@
 //! the VM file descriptor. A VM lives while its fd or any of its vCPU fds
 //! is open.
 
+pub(crate) mod cpuid;
 pub(crate) mod memory;
 pub(crate) mod vcpu;
 

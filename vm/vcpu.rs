@@ -5,13 +5,14 @@
 use super::VcpuId;
 use crate::dev::ioctl::{self, Arg, Entry};
 use crate::kapi::{self, FileObject, GuestFpu, KernelPage, PreemptHook, SharedPage, Vma};
-use crate::vmx::msr::{build_bitmap, GuestCaps, MsrFilter, Msrs, BITMAP_SIZE};
+use crate::vmx::msr::{build_bitmap, MsrFilter, Msrs, BITMAP_SIZE};
+use crate::vm::cpuid::Cpuid;
 use crate::vmx::run::HostSwitch;
 use crate::uapi;
 use crate::vmcs::field::{Seg, VmcsAccess, *};
 use crate::vmcs::{setup, Loaded, Vmcs};
 use crate::vmx::caps::{ept_vpid, Basic};
-use crate::vmx::exit::cr::{cr0_hw, cr0_visible, cr4_hw, cr4_visible, set_ia32e};
+use crate::vmx::exit::cr::{cr0_hw, cr0_visible, cr4_hw, cr4_visible, set_ia32e, CR4_HOST_OWNED};
 use crate::vmx::caps::proc;
 use crate::vmx::exit::event::{has_error_code, Events, Exception};
 use crate::vmx::exit::{msr, CpuState};
@@ -42,6 +43,9 @@ pub(crate) struct Vcpu {
     pub(crate) preempt: PreemptHook<HostSwitch>,
     #[pin]
     pub(crate) state: Mutex<State>,
+    /// The guest's CPUID table (taken after `state` when both are).
+    #[pin]
+    pub(crate) cpuid: Mutex<Cpuid>,
 }
 
 /// vCPU state outside the VMCS, under the vCPU's lock (held by RUN for
@@ -62,8 +66,6 @@ pub(crate) struct State {
     /// Bytes 6 and 7 of the run record for the last exit to userland:
     /// ready_for_interrupt_injection and if_flag.
     pub(crate) user_flags: u16,
-    /// What the guest's CPUID offers, for MSR rules.
-    pub(crate) guest_caps: GuestCaps,
     /// The VM's MSR filter as this vCPU's bitmap has it, and its generation.
     pub(crate) msr_filter: MsrFilter,
     pub(crate) filter_gen: u64,
@@ -97,16 +99,6 @@ pub(crate) fn fill_msr_bitmap(page: &mut KernelPage, filter: &MsrFilter) -> Resu
     Ok(())
 }
 
-/// What the guest's CPUID (rvmx's default table) offers, for the MSR rules.
-pub(crate) fn guest_caps(vcpu_id: u32) -> GuestCaps {
-    let mut g = GuestCaps::from_cpuid(|leaf, sub| {
-        crate::vmx::cpuid::guest_cpuid(leaf, sub, crate::vmx::insn::cpuid(leaf, sub), vcpu_id as u8)
-    });
-    // Not offered (yet): IA32_ARCH_CAPABILITIES reads #GP.
-    g.arch_capabilities = None;
-    g
-}
-
 /// Claim on a vCPU for one ioctl; released on drop.
 pub(crate) struct Busy<'a>(&'a AtomicBool);
 
@@ -125,14 +117,18 @@ impl Vcpu {
         let (filter, filter_gen) = id.vm.msr_filter();
         let mut msr_bitmap = KernelPage::new()?;
         fill_msr_bitmap(&mut msr_bitmap, &filter)?;
-        vmcs.with_loaded(|v| setup::init(v, &caps, id.vm.eptp(), vpid.0, msr_bitmap.phys()))??;
+        let cpuid = Cpuid::new(&caps)?;
+        vmcs.with_loaded(|v| {
+            setup::init(v, &caps, id.vm.eptp(), vpid.0, msr_bitmap.phys())?;
+            v.write(CR4_GUEST_HOST_MASK, CR4_HOST_OWNED | cpuid.cpuid_cr4_mask_bits());
+            Ok::<(), Error>(())
+        })??;
         let mut cpu = CpuState::reset();
         cpu.msrs = Msrs::reset(id.id);
         // Never a real value: the first entry writes every one of them.
         let host = HostState { cr3: u64::MAX, cr4: u64::MAX, fs_base: u64::MAX, cpu: -1 };
         let state = State {
             cpu,
-            guest_caps: guest_caps(id.id),
             msr_filter: filter,
             filter_gen,
             msr_bitmap,
@@ -154,6 +150,7 @@ impl Vcpu {
                 busy: AtomicBool::new(false),
                 preempt <- PreemptHook::new(HostSwitch::new()),
                 state <- kernel::new_mutex!(state),
+                cpuid <- kernel::new_mutex!(cpuid),
             }),
             GFP_KERNEL,
         )?;
@@ -259,6 +256,8 @@ const VCPU_IOCTLS: &[Entry<Arc<Vcpu>>] = &[
     Entry { cmd: uapi::RVMX_SET_DEBUGREGS, handler: set_debugregs },
     Entry { cmd: uapi::RVMX_GET_CAP, handler: get_cap },
     Entry { cmd: uapi::RVMX_SET_CAP, handler: set_cap },
+    Entry { cmd: uapi::RVMX_GET_CPUID, handler: get_cpuid },
+    Entry { cmd: uapi::RVMX_SET_CPUID, handler: set_cpuid },
     Entry { cmd: uapi::RVMX_GET_MSRS, handler: get_msrs },
     Entry { cmd: uapi::RVMX_SET_MSRS, handler: set_msrs },
 ];
@@ -644,7 +643,8 @@ fn msrs(vcpu: &Arc<Vcpu>, arg: &mut Arg<'_>, set: bool) -> Result<isize> {
     let caps = crate::vmx::cpu::loaded_caps()?;
     let mut guard = vcpu.state.lock();
     let st = &mut *guard;
-    let env = crate::vmx::run::env(&caps, vcpu.id.id, st.guest_caps, &st.msr_filter);
+    let cpuid = vcpu.cpuid.lock();
+    let env = crate::vmx::run::env(&caps, vcpu.id.id, &cpuid, &st.msr_filter);
     let cpu = &mut st.cpu;
     let mut done = 0;
     for i in 0..m.nmsrs as usize {
@@ -688,4 +688,23 @@ fn get_msrs(vcpu: &Arc<Vcpu>, arg: &mut Arg<'_>) -> Result<isize> {
 
 fn set_msrs(vcpu: &Arc<Vcpu>, arg: &mut Arg<'_>) -> Result<isize> {
     msrs(vcpu, arg, true)
+}
+
+fn get_cpuid(vcpu: &Arc<Vcpu>, arg: &mut Arg<'_>) -> Result<isize> {
+    let cpuid = vcpu.cpuid.lock();
+    crate::vm::cpuid::copy_out(arg, &cpuid.entries)
+}
+
+/// RVMX_SET_CPUID: a new table; CR4 bits it does not offer exit from now
+/// on (the read shadow gets the guest's current value of each first).
+fn set_cpuid(vcpu: &Arc<Vcpu>, arg: &mut Arg<'_>) -> Result<isize> {
+    let caps = crate::vmx::cpu::loaded_caps()?;
+    let new = Cpuid::from_user(crate::vm::cpuid::copy_in(arg)?, &caps)?;
+    let _st = vcpu.state.lock();
+    vcpu.vmcs.with_loaded(|v| {
+        v.write(CR4_READ_SHADOW, cr4_visible(v));
+        v.write(CR4_GUEST_HOST_MASK, CR4_HOST_OWNED | new.cpuid_cr4_mask_bits());
+    })?;
+    *vcpu.cpuid.lock() = new;
+    Ok(0)
 }

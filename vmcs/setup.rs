@@ -50,7 +50,12 @@ pub(crate) fn init(v: &Loaded<'_>, caps: &RawCaps, eptp: u64, vpid: u16, msr_bit
     // only on CPUs without the TRUE_ MSRs, which force them (SDM Vol. 3D A.2).
     // WBINVD exits where it can (KVM too): a guest must not write back and
     // invalidate every cache of the host CPU at will.
-    let proc2v = need("secondary", caps.proc2().adjust(proc2::EPT | proc2::VPID | proc2::UNRESTRICTED_GUEST, proc2::WBINVD))?;
+    // INVPCID runs in the guest where the CPU allows it (CPUID offers it
+    // then: vm/cpuid.rs).
+    let proc2v = need(
+        "secondary",
+        caps.proc2().adjust(proc2::EPT | proc2::VPID | proc2::UNRESTRICTED_GUEST, proc2::WBINVD | proc2::INVPCID),
+    )?;
     let exitv = need(
         "VM-exit",
         caps.exit().adjust(

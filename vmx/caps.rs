@@ -97,8 +97,6 @@ pub mod proc2 {
     pub const APIC_ACCESS: u32 = 1 << 0;
     /// Enable EPT.
     pub const EPT: u32 = 1 << 1;
-    /// Enable RDTSCP (else RDTSCP raises #UD).
-    pub const RDTSCP: u32 = 1 << 3;
     /// Virtualize x2APIC mode.
     pub const X2APIC: u32 = 1 << 4;
     /// Enable VPID.
@@ -111,6 +109,8 @@ pub mod proc2 {
     pub const APIC_REGISTER: u32 = 1 << 8;
     /// Virtual-interrupt delivery.
     pub const VINTR_DELIVERY: u32 = 1 << 9;
+    /// Enable INVPCID (else INVPCID raises #UD).
+    pub const INVPCID: u32 = 1 << 12;
     /// VMCS shadowing.
     pub const SHADOW_VMCS: u32 = 1 << 14;
     /// Enable PML.

@@ -36,7 +36,8 @@ use super::exit::{self, Env, Next};
 use super::exit_info::{reason, ExitReason};
 use super::caps::RawCaps;
 use super::insn::{self, HostMsr, Pke, VmxFail};
-use super::msr::{dirty as msr_dirty, GuestCaps, MsrFilter};
+use super::msr::{dirty as msr_dirty, MsrFilter};
+use crate::vm::cpuid::Cpuid;
 use super::mitigation::L1dFlush;
 use crate::kapi::{self, Feature, IrqsOff, PreemptHandler};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -180,15 +181,17 @@ impl PreemptHandler for HostSwitch {
 
 /// The exit handlers' environment for vCPU `vcpu_id` (also for the MSR
 /// ioctls).
-pub(crate) fn env<'a>(caps: &'a RawCaps, vcpu_id: u32, guest: GuestCaps, filter: &'a MsrFilter) -> Env<'a> {
+pub(crate) fn env<'a>(caps: &'a RawCaps, vcpu_id: u32, cpuid: &'a Cpuid, filter: &'a MsrFilter) -> Env<'a> {
     Env {
         caps,
         vcpu_id,
         host_cpuid: insn::cpuid,
-        xcr0_allowed: 0,
-        maxphyaddr: insn::cpuid(0x8000_0008, 0)[0] as u8,
-        gbpages: insn::cpuid(0x8000_0001, 0)[3] & (1 << 26) != 0,
-        guest,
+        cpuid: &cpuid.entries,
+        cr4_reserved: cpuid.cr4_reserved,
+        xcr0_allowed: cpuid.xcr0_allowed,
+        maxphyaddr: cpuid.maxphyaddr,
+        gbpages: cpuid.gbpages,
+        guest: cpuid.guest_caps,
         rdtsc: insn::rdtsc,
         msr_filter: filter,
     }
@@ -210,6 +213,9 @@ fn run_loop(vcpu: &Vcpu, st: &mut State) -> Result {
     let caps = crate::vmx::cpu::loaded_caps()?;
     let pke = Pke::here().map(|p| (p, p.read()));
     let host_xcr0 = (insn::read_cr4() & cr4::OSXSAVE != 0).then(insn::xgetbv0);
+    // The CPUID table stays as it is for the RUN (SET_CPUID cannot run
+    // meanwhile: the vCPU is claimed).
+    let cpuid = vcpu.cpuid.lock();
     // The VM's MSR filter changed since the last RUN: a new bitmap.
     let (filter, gen) = vcpu.id.vm.msr_filter();
     if gen != st.filter_gen {
@@ -218,7 +224,7 @@ fn run_loop(vcpu: &Vcpu, st: &mut State) -> Result {
         st.filter_gen = gen;
     }
     let run = Run {
-        env: env(&caps, vcpu.id.id, st.guest_caps, &filter),
+        env: env(&caps, vcpu.id.id, &cpuid, &filter),
         host_xcr0,
         pke,
         l1d: crate::vmx::cpu::l1d_mode(),

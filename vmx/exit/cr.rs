@@ -34,9 +34,11 @@ pub fn cr0_visible<V: VmcsAccess>(v: &V) -> u64 {
     (v.read(GUEST_CR0) & !CR0_HOST_OWNED) | (v.read(CR0_READ_SHADOW) & CR0_HOST_OWNED)
 }
 
-/// The CR4 the guest sees.
+/// The CR4 the guest sees (the mask also has the bits its CPUID does not
+/// offer: vm/cpuid.rs).
 pub fn cr4_visible<V: VmcsAccess>(v: &V) -> u64 {
-    (v.read(GUEST_CR4) & !CR4_HOST_OWNED) | (v.read(CR4_READ_SHADOW) & CR4_HOST_OWNED)
+    let mask = v.read(CR4_GUEST_HOST_MASK);
+    (v.read(GUEST_CR4) & !mask) | (v.read(CR4_READ_SHADOW) & mask)
 }
 
 pub(super) fn handle<V: VmcsAccess>(x: &mut Exit<'_, V>) -> Next {
@@ -58,11 +60,15 @@ pub(super) fn handle<V: VmcsAccess>(x: &mut Exit<'_, V>) -> Next {
         CrAccess::MovTo { cr: 4, gpr } => {
             let new = x.gpr(gpr);
             // VMXE: no VMX for guests (CPUID says so too); OSXSAVE only
-            // with XSAVE; bits the CPU does not allow in VMX operation
+            // with XSAVE; nothing CPUID does not offer (the mask makes
+            // those writes exit); bits the CPU does not allow in VMX operation
             // (IA32_VMX_CR4_FIXED1, SDM Vol. 3D A.8) are reserved; PAE
             // stays on in IA-32e mode (SDM Vol. 3A 10.8.5).
             let xsave = x.env.xcr0_allowed != 0;
-            if new & cr4::VMXE != 0 || (new & cr4::OSXSAVE != 0 && !xsave) || new & !x.env.caps.cr4_fixed1 != 0
+            if new & cr4::VMXE != 0
+                || (new & cr4::OSXSAVE != 0 && !xsave)
+                || new & x.env.cr4_reserved != 0
+                || new & !x.env.caps.cr4_fixed1 != 0
                 || (x.v.read(GUEST_IA32_EFER) & efer::LMA != 0 && new & cr4::PAE == 0)
             {
                 return x.inject(gp);

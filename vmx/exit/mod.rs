@@ -21,12 +21,12 @@ pub mod msr;
 
 use crate::vmcs::field::*;
 use crate::vmx::caps::RawCaps;
-use crate::vmx::cpuid::guest_cpuid;
+use crate::vmx::cpuid::{answer, Dynamic};
 use crate::vmx::entry_check;
 use crate::vmx::exit_info::{interruptibility, reason, EptQual, ExitReason, IntrInfo};
 use crate::vmx::msr::{GuestCaps, MsrFilter, Msrs};
 use crate::vmx::regs::GuestRegs;
-use crate::x86::{cr0, rflags, vector};
+use crate::x86::{cr0, cr4, rflags, vector};
 use crate::vmcs::field::Seg as SegReg;
 
 pub use io::complete_in;
@@ -119,6 +119,10 @@ pub struct Env<'a> {
     pub vcpu_id: u32,
     /// CPUID on the host: (leaf, subleaf) -> [EAX, EBX, ECX, EDX].
     pub host_cpuid: fn(u32, u32) -> [u32; 4],
+    /// The guest's CPUID table.
+    pub cpuid: &'a [crate::vmx::cpuid::CpuidEntry],
+    /// CR4 bits the guest may not set (its CPUID does not offer them).
+    pub cr4_reserved: u64,
     /// XCR0 bits the guest may set (0: no XSAVE for the guest).
     pub xcr0_allowed: u64,
     /// The guest's MAXPHYADDR and 1-GiB page support, for page walks.
@@ -410,12 +414,17 @@ impl<V: VmcsAccess> Exit<'_, V> {
         self.unhandled()
     }
 
-    /// CPUID: the host's answer, less what rvmx does not virtualize. CPUID
-    /// writes 32-bit registers, so the upper halves become zero.
+    /// CPUID: the vCPU's table, with the fields that follow its state
+    /// (OSXSAVE, OSPKE, APIC ID, XSAVE sizes). CPUID writes 32-bit
+    /// registers, so the upper halves become zero.
     fn cpuid(&mut self) -> Next {
+        let (leaf, sub) = (self.cpu.regs.rax as u32, self.cpu.regs.rcx as u32);
+        // Only OSXSAVE (host-owned: tracked) and PKE (leaf 7 only) count.
+        let osxsave = if self.cpu.osxsave { cr4::OSXSAVE } else { 0 };
+        let pke = if leaf == 7 { self.v.read(GUEST_CR4) & cr4::PKE } else { 0 };
+        let d = Dynamic { cr4: osxsave | pke, xcr0: self.cpu.xcr0, apic_id: self.env.vcpu_id, apic_enabled: false };
         let r = &mut self.cpu.regs;
-        let (leaf, sub) = (r.rax as u32, r.rcx as u32);
-        let out = guest_cpuid(leaf, sub, (self.env.host_cpuid)(leaf, sub), self.env.vcpu_id as u8);
+        let out = answer(self.env.cpuid, leaf, sub, &d);
         r.rax = out[0].into();
         r.rbx = out[1].into();
         r.rcx = out[2].into();
