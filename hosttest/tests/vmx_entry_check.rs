@@ -55,6 +55,8 @@ fn env() -> Env<'static> {
         caps: &CPU,
         vcpu_id: 0,
         host_cpuid: cpuid39,
+        cpuid: common::test_cpuid(),
+        cr4_reserved: 0,
         xcr0_allowed: 0,
         maxphyaddr: 39,
         gbpages: false,

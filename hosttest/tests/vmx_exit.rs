@@ -6,7 +6,6 @@ mod common;
 
 use common::*;
 use rvmx_pure::vmcs::field::*;
-use rvmx_pure::vmx::cpuid::guest_cpuid;
 use rvmx_pure::vmx::exit::{self, Account, CpuState, Next, UserExit};
 
 const RIP: u64 = 0x7c00;
@@ -20,7 +19,7 @@ fn fake(qualification: u64, len: u32) -> FakeVmcs {
 }
 
 // CPUID (SDM Vol. 2A CPUID; Vol. 3C 26.1.2: CPUID always exits): the
-// guest gets the host's leaf filtered by guest_cpuid, the upper halves of
+// guest gets the vCPU's table's answer (the host's leaf filtered), the upper halves of
 // RAX/RBX/RCX/RDX are zeroed (32-bit results, SDM Vol. 1 3.4.1.1), RIP
 // moves past the instruction.
 #[test]
@@ -33,7 +32,8 @@ fn cpuid_fills_registers_from_filtered_host_leaf() {
     cpu.regs.rdx = 0x3333_3333_4444_4444;
     cpu.regs.rsi = 0x5555;
     assert_eq!(handle(&v, 10, &mut cpu), Next::Resume);
-    let want = guest_cpuid(1, 0, fake_host_cpuid(1, 0), VCPU_ID as u8);
+    let d = rvmx_pure::vmx::cpuid::Dynamic { cr4: 0, xcr0: 0, apic_id: VCPU_ID, apic_enabled: false };
+    let want = rvmx_pure::vmx::cpuid::answer(test_cpuid(), 1, 0, &d);
     let got = [cpu.regs.rax, cpu.regs.rbx, cpu.regs.rcx, cpu.regs.rdx];
     assert_eq!(got, want.map(u64::from));
     // Concretely: VMX (ECX bit 5) hidden, hypervisor (bit 31) shown, the

@@ -157,6 +157,8 @@ pub static NO_FILTER: MsrFilter = MsrFilter::EMPTY;
 
 pub fn env() -> Env<'static> {
     Env {
+        cpuid: test_cpuid(),
+        cr4_reserved: 0,
         caps: &CAPS,
         vcpu_id: VCPU_ID,
         host_cpuid: fake_host_cpuid,
@@ -178,4 +180,18 @@ pub fn exit_with(v: &FakeVmcs, qualification: u64, len: u32) {
 /// Runs the dispatcher on exit `reason`.
 pub fn handle(v: &FakeVmcs, reason: u32, cpu: &mut CpuState) -> Next {
     exit::handle(v, ExitReason(reason), cpu, &env())
+}
+
+/// rvmx's default CPUID table over `fake_host_cpuid`, with XSAVE (x87,
+/// SSE, AVX) and TSC_ADJUST offered.
+pub fn test_cpuid() -> &'static [rvmx_pure::vmx::cpuid::CpuidEntry] {
+    use rvmx_pure::vmx::cpuid::{default_table, CpuidEntry, Enabled, MAX_ENTRIES};
+    static T: std::sync::OnceLock<Vec<CpuidEntry>> = std::sync::OnceLock::new();
+    T.get_or_init(|| {
+        let mut buf = vec![CpuidEntry::default(); MAX_ENTRIES];
+        let en = Enabled { xsave: Some(0x7), tsc_adjust: true, ..Enabled::NONE };
+        let n = default_table(fake_host_cpuid, &en, &mut buf);
+        buf.truncate(n);
+        buf
+    })
 }
