@@ -288,6 +288,24 @@ struct rvmx_msrs {
 #define RVMX_GET_CPUID		_IOWR(RVMX_IOC, 0x39, struct rvmx_cpuid)
 #define RVMX_SET_CPUID		_IOW(RVMX_IOC, 0x3a, struct rvmx_cpuid)
 
+/*
+ * A guest-linear address through the guest's page tables as they are now
+ * (for debuggers). valid 0: the access would page-fault (error_code) or
+ * the address is not canonical (error_code 0).
+ */
+struct rvmx_translation {
+	__u64 linear_address;		/* in */
+	__u64 physical_address;		/* out */
+	__u64 page_size;		/* out: 4 KiB, 2 MiB, 4 MiB or 1 GiB */
+	__u8 valid;			/* out: a supervisor read works */
+	__u8 writeable;			/* out: a supervisor write works */
+	__u8 usermode;			/* out: a user (CPL 3) read works */
+	__u8 reserved;			/* zero */
+	__u32 error_code;		/* out: #PF error code of the read */
+};
+
+#define RVMX_TRANSLATE		_IOWR(RVMX_IOC, 0x3b, struct rvmx_translation)
+
 #define RVMX_GET_MSRS		_IOW(RVMX_IOC, 0x37, struct rvmx_msrs)
 #define RVMX_SET_MSRS		_IOW(RVMX_IOC, 0x38, struct rvmx_msrs)
 

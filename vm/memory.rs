@@ -9,6 +9,7 @@ use crate::ept::pages::KernelTables;
 use crate::ept::table::{Ept, MapError, GPA_LIMIT};
 use crate::kapi::{self, PinnedPage, PIN_BATCH};
 use crate::uapi;
+use crate::vmx::exit::strio::GuestMem;
 use crate::vmx::{caps::ept_vpid, insn};
 use kernel::prelude::*;
 use kernel::uaccess::{UserPtr, UserSlice};
@@ -240,6 +241,19 @@ impl Drop for Memory {
         // No vCPU runs (they hold the VM); drop cached translations on every
         // CPU before the pages and tables go back.
         invept_everywhere(self.eptp);
+    }
+}
+
+/// Guest memory for emulation (string I/O, MMIO, page walks): the VM's
+/// slots through the creator's mapping (RUN runs in the creator's process).
+pub(crate) struct SlotMem<'a>(pub(crate) &'a Memory);
+
+impl GuestMem for SlotMem<'_> {
+    fn read(&mut self, gpa: u64, buf: &mut [u8]) -> bool {
+        self.0.read(gpa, buf)
+    }
+    fn write(&mut self, gpa: u64, buf: &[u8]) -> bool {
+        self.0.write(gpa, buf)
     }
 }
 

@@ -7,6 +7,8 @@ use crate::dev::ioctl::{self, Arg, Entry};
 use crate::kapi::{self, FileObject, GuestFpu, KernelPage, PreemptHook, SharedPage, Vma};
 use crate::vmx::msr::{build_bitmap, MsrFilter, Msrs, BITMAP_SIZE};
 use crate::vm::cpuid::Cpuid;
+use crate::vm::memory::SlotMem;
+use crate::vmx::exit::strio::Phys;
 use crate::vmx::run::HostSwitch;
 use crate::uapi;
 use crate::vmcs::field::{Seg, VmcsAccess, *};
@@ -256,6 +258,7 @@ const VCPU_IOCTLS: &[Entry<Arc<Vcpu>>] = &[
     Entry { cmd: uapi::RVMX_SET_DEBUGREGS, handler: set_debugregs },
     Entry { cmd: uapi::RVMX_GET_CAP, handler: get_cap },
     Entry { cmd: uapi::RVMX_SET_CAP, handler: set_cap },
+    Entry { cmd: uapi::RVMX_TRANSLATE, handler: translate },
     Entry { cmd: uapi::RVMX_GET_CPUID, handler: get_cpuid },
     Entry { cmd: uapi::RVMX_SET_CPUID, handler: set_cpuid },
     Entry { cmd: uapi::RVMX_GET_MSRS, handler: get_msrs },
@@ -706,5 +709,51 @@ fn set_cpuid(vcpu: &Arc<Vcpu>, arg: &mut Arg<'_>) -> Result<isize> {
         v.write(CR4_GUEST_HOST_MASK, CR4_HOST_OWNED | new.cpuid_cr4_mask_bits());
     })?;
     *vcpu.cpuid.lock() = new;
+    Ok(0)
+}
+
+/// RVMX_TRANSLATE: walks the guest's page tables (x86/paging.rs) for a
+/// supervisor read, a supervisor write and a user read.
+fn translate(vcpu: &Arc<Vcpu>, arg: &mut Arg<'_>) -> Result<isize> {
+    use crate::x86::paging::{walk, Access, AccessKind, WalkError};
+    let mut t: uapi::rvmx_translation = arg.read()?;
+    if t.reserved != 0 {
+        return Err(EINVAL);
+    }
+    let _st = vcpu.state.lock();
+    let (maxphyaddr, gbpages) = {
+        let c = vcpu.cpuid.lock();
+        (c.maxphyaddr, c.gbpages)
+    };
+    let frame = vcpu.vmcs.with_loaded(|v| crate::vmx::exit::mmio::Frame::read(v, maxphyaddr, gbpages))?;
+    let mem = vcpu.id.vm.memory().lock();
+    let mut m = SlotMem(&mem);
+    let mut try_walk = |kind, user| walk(&mut Phys(&mut m), &frame.paging, t.linear_address, Access::new(kind, user));
+    let read = try_walk(AccessKind::Read, false);
+    let write_ok = try_walk(AccessKind::Write, false).is_ok();
+    let user_ok = try_walk(AccessKind::Read, true).is_ok();
+    match read {
+        Ok(tr) => {
+            t.physical_address = tr.gpa;
+            t.page_size = tr.size.bytes();
+            t.valid = 1;
+            t.writeable = write_ok.into();
+            t.usermode = user_ok.into();
+            t.error_code = 0;
+        }
+        Err(WalkError::Memory) => return Err(EFAULT),
+        Err(e) => {
+            t.physical_address = 0;
+            t.page_size = 0;
+            t.valid = 0;
+            t.writeable = 0;
+            t.usermode = 0;
+            t.error_code = match e {
+                WalkError::PageFault { error_code } => error_code,
+                _ => 0,
+            };
+        }
+    }
+    arg.write(&t);
     Ok(0)
 }

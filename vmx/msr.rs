@@ -509,14 +509,6 @@ pub const fn bitmap_bit(index: u32, write: bool) -> Option<(usize, u8)> {
     Some((base + (n / 8) as usize, 1 << (n % 8)))
 }
 
-/// Whether the access exits with `bitmap` in use.
-pub const fn bitmap_exits(bitmap: &[u8; BITMAP_SIZE], index: u32, write: bool) -> bool {
-    match bitmap_bit(index, write) {
-        Some((byte, mask)) => bitmap[byte] & mask != 0,
-        None => true,
-    }
-}
-
 /// The MSRs the guest reads and writes without an exit: (MSR, read,
 /// write). Each is the guest's own on the CPU while the guest runs, and
 /// the host's again before the host needs it, whatever the guest wrote;

@@ -30,7 +30,8 @@
 //!   kernel's KVM helpers), reloaded before entry after a context switch.
 
 use super::exit::mmio;
-use super::exit::strio::{self, GuestMem, PendingStrIn, Step, StrExit};
+use super::exit::strio::{self, PendingStrIn, Step, StrExit};
+use crate::vm::memory::SlotMem;
 use super::exit_info::EptQual;
 use super::exit::{self, Env, Next};
 use super::exit_info::{reason, ExitReason};
@@ -389,19 +390,6 @@ fn mmio_done(
             Ok(None)
         }
         mmio::Outcome::Exit { .. } | mmio::Outcome::Raw { .. } => Ok(exit::mmio(gpa, qualification, &out)),
-    }
-}
-
-/// Guest memory for string I/O: the VM's slots through the creator's
-/// mapping (RUN runs in the creator's process).
-struct SlotMem<'a>(&'a crate::vm::memory::Memory);
-
-impl GuestMem for SlotMem<'_> {
-    fn read(&mut self, gpa: u64, buf: &mut [u8]) -> bool {
-        self.0.read(gpa, buf)
-    }
-    fn write(&mut self, gpa: u64, buf: &[u8]) -> bool {
-        self.0.write(gpa, buf)
     }
 }
 

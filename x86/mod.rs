@@ -104,8 +104,6 @@ pub mod xcr0 {
     pub const BNDCSR: u64 = 1 << 4;
     /// AVX-512: opmask, ZMM_Hi256, Hi16_ZMM (all or none).
     pub const AVX512: u64 = 0b111 << 5;
-    /// AVX-512 opmask registers.
-    pub const OPMASK: u64 = 1 << 5;
     /// PKRU.
     pub const PKRU: u64 = 1 << 9;
     /// AMX TILECFG.
@@ -126,8 +124,6 @@ pub mod efer {
     pub const LMA: u64 = 1 << 10;
     /// Execute-disable enable.
     pub const NXE: u64 = 1 << 11;
-    /// AMD's SVM enable: reserved on Intel (WRMSR sets it: #GP).
-    pub const SVME: u64 = 1 << 12;
 }
 
 /// RFLAGS bits (SDM Vol. 1 3.4.3).

@@ -124,10 +124,6 @@ impl Access {
     pub const fn new(kind: AccessKind, user: bool) -> Access {
         Access { kind, user, implicit: false }
     }
-    /// An implicit supervisor-mode access of `kind`.
-    pub const fn implicit(kind: AccessKind) -> Access {
-        Access { kind, user: false, implicit: true }
-    }
     /// Whether the access counts as user-mode.
     const fn is_user(self) -> bool {
         self.user && !self.implicit

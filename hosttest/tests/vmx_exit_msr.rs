@@ -10,7 +10,7 @@ use rvmx_pure::vmcs::reset::reset_guest;
 use rvmx_pure::vmx::exit::{self, msr as xmsr, CpuState, Env, Next, PendingMsr, UserExit};
 use rvmx_pure::vmx::exit_info::ExitReason;
 use rvmx_pure::vmx::msr::{
-    bitmap_bit, bitmap_exits, build_bitmap, dirty, filter, misc_enable, GuestCaps, MsrFilter, MsrRange, Msrs,
+    bitmap_bit, build_bitmap, dirty, filter, misc_enable, GuestCaps, MsrFilter, MsrRange, Msrs,
     BITMAP_SIZE, SAVE_LIST,
 };
 use rvmx_pure::x86::msr;
@@ -916,4 +916,12 @@ fn guest_caps_from_cpuid() {
         _ => full(leaf, sub),
     };
     assert_eq!(GuestCaps::from_cpuid(low), GuestCaps { pdcm: true, phys_bits: 36, ..GuestCaps::default() });
+}
+
+/// Whether the access exits with `bitmap` in use (no bit: it always does).
+fn bitmap_exits(bitmap: &[u8; rvmx_pure::vmx::msr::BITMAP_SIZE], index: u32, write: bool) -> bool {
+    match bitmap_bit(index, write) {
+        Some((byte, mask)) => bitmap[byte] & mask != 0,
+        None => true,
+    }
 }

@@ -428,11 +428,11 @@ fn level4_smap() {
     let ac = PagingRegs { rflags: rflags::FIXED | rflags::AC, ..r };
     assert_eq!(translate(&mut m, &ac, la, READ), Ok(0x1234_5000));
     assert_eq!(translate(&mut m, &ac, la, WRITE), Ok(0x1234_5000));
-    let implicit = Access { user: true, ..Access::implicit(AccessKind::Read) };
+    let implicit = Access { kind: AccessKind::Read, user: true, implicit: true };
     assert_eq!(translate(&mut m, &ac, la, implicit), pfault(pf::P));
     // Supervisor pages are untouched by SMAP.
     let mut m = tables64(la, PWU, P | W);
-    assert_eq!(translate(&mut m, &r, la, Access::implicit(AccessKind::Write)), Ok(0x1234_5000));
+    assert_eq!(translate(&mut m, &r, la, Access { kind: AccessKind::Write, user: false, implicit: true }), Ok(0x1234_5000));
 }
 
 // A paging structure outside guest RAM is no fault of the guest's.

@@ -133,7 +133,7 @@ pub struct Split {
 /// memory byte order (little-endian). With DF = 0 that is guest memory
 /// order: the area is a copy of the `count * size` bytes at `linear`.
 /// With DF = 1 the first element is the highest: element `i` is at
-/// `linear + (count - 1 - i) * size` (see [`Batch::guest_offset`]); copy
+/// `linear + (count - 1 - i) * size` ; copy
 /// the bytes at `linear`, then [`Batch::reorder`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Batch {
@@ -153,12 +153,6 @@ impl Batch {
     /// The batch's bytes (in the data area and in guest memory).
     pub const fn bytes(&self) -> usize {
         self.count as usize * self.size as usize
-    }
-
-    /// Where the `i`-th element transferred lies, from `linear`.
-    pub const fn guest_offset(&self, i: u32) -> u64 {
-        let k = if self.down { self.count - 1 - i } else { i };
-        k as u64 * self.size as u64
     }
 
     /// Turns `buf` (the batch's bytes) from memory order into the CPU's
