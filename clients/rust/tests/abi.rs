@@ -12,8 +12,19 @@ fn struct_sizes() {
     assert_eq!(size_of::<rvmx_sregs>(), 8 * 24 + 2 * 16 + 6 * 8 + 4 * 8);
     assert!(size_of::<rvmx_run>() <= 4096);
     assert_eq!(size_of::<rvmx_run>(), 8 + 128);
-    assert_eq!(size_of::<rvmx_exit_io>(), 16);
-    assert_eq!(size_of::<rvmx_exit_mmio>(), 24);
+    assert_eq!(size_of::<rvmx_exit_io>(), 24);
+    assert_eq!(size_of::<rvmx_exit_mmio>(), 56);
+    assert_eq!(size_of::<rvmx_exit_msr>(), 24);
+    assert_eq!(size_of::<rvmx_event>(), 24);
+    assert_eq!(size_of::<rvmx_events>(), 3 * 24 + 32);
+    assert_eq!(size_of::<rvmx_debugregs>(), 12 * 8);
+    assert_eq!(size_of::<rvmx_cpuid_entry>(), 32);
+    assert_eq!(size_of::<rvmx_msr_entry>(), 16);
+    assert_eq!(size_of::<rvmx_msr_filter>(), 8 + 16 * 16);
+    assert_eq!(size_of::<rvmx_translation>(), 32);
+    // The string-I/O data area fits in the page after the record.
+    assert!(size_of::<rvmx_run>() <= RVMX_RUN_DATA_OFFSET as usize);
+    assert_eq!(RVMX_RUN_DATA_OFFSET + RVMX_RUN_DATA_SIZE, 4096);
     assert_eq!(size_of::<rvmx_exit_fail_entry>(), 120);
     assert_eq!(size_of::<rvmx_exit_vmx>(), 40);
 }
