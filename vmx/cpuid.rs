@@ -95,44 +95,25 @@ pub enum Reg {
     Edx = 3,
 }
 
-/// Leaf 1 ECX (SDM Vol. 2A Table 3-10).
+/// Leaf 1 ECX (SDM Vol. 2A Table 3-10). Hidden bits have no constant: 2
+/// DTES64, 3 MONITOR (MONITOR/MWAIT exit), 4 DS-CPL, 6 SMX, 7 EST, 8 TM2,
+/// 10 CNXT-ID, 11 SDBG, 14 xTPR, 15 PDCM, 18 DCA; VMX has one (the host's
+/// check in vmx/mod.rs).
 pub mod leaf1_ecx {
     /// SSE3.
     pub const SSE3: u32 = 1 << 0;
     /// PCLMULQDQ.
     pub const PCLMULQDQ: u32 = 1 << 1;
-    /// 64-bit DS area (hidden).
-    pub const DTES64: u32 = 1 << 2;
-    /// MONITOR/MWAIT (hidden: both exit).
-    pub const MONITOR: u32 = 1 << 3;
-    /// CPL-qualified debug store (hidden).
-    pub const DS_CPL: u32 = 1 << 4;
     /// VMX (SDM Vol. 3C 24.6); guests get no nested VMX.
     pub const VMX: u32 = 1 << 5;
-    /// Safer mode extensions (hidden).
-    pub const SMX: u32 = 1 << 6;
-    /// Enhanced SpeedStep (hidden).
-    pub const EST: u32 = 1 << 7;
-    /// Thermal monitor 2 (hidden).
-    pub const TM2: u32 = 1 << 8;
     /// SSSE3.
     pub const SSSE3: u32 = 1 << 9;
-    /// L1 context ID (hidden).
-    pub const CNXT_ID: u32 = 1 << 10;
-    /// IA32_DEBUG_INTERFACE (hidden).
-    pub const SDBG: u32 = 1 << 11;
     /// FMA (VEX: needs AVX state).
     pub const FMA: u32 = 1 << 12;
     /// CMPXCHG16B.
     pub const CX16: u32 = 1 << 13;
-    /// xTPR update control (hidden).
-    pub const XTPR: u32 = 1 << 14;
-    /// Perfmon and debug capability MSR (hidden).
-    pub const PDCM: u32 = 1 << 15;
     /// Process-context identifiers.
     pub const PCID: u32 = 1 << 17;
-    /// Direct cache access (hidden).
-    pub const DCA: u32 = 1 << 18;
     /// SSE4.1.
     pub const SSE4_1: u32 = 1 << 19;
     /// SSE4.2.
@@ -161,7 +142,8 @@ pub mod leaf1_ecx {
     pub const HYPERVISOR: u32 = 1 << 31;
 }
 
-/// Leaf 1 EDX (SDM Vol. 2A Table 3-11).
+/// Leaf 1 EDX (SDM Vol. 2A Table 3-11). Hidden: 18 PSN, 21 DS, 22 ACPI,
+/// 29 TM, 31 PBE.
 pub mod leaf1_edx {
     /// x87 FPU.
     pub const FPU: u32 = 1 << 0;
@@ -197,14 +179,8 @@ pub mod leaf1_edx {
     pub const PAT: u32 = 1 << 16;
     /// 36-bit page size extension.
     pub const PSE36: u32 = 1 << 17;
-    /// Processor serial number (hidden).
-    pub const PSN: u32 = 1 << 18;
     /// CLFLUSH.
     pub const CLFSH: u32 = 1 << 19;
-    /// Debug store (hidden).
-    pub const DS: u32 = 1 << 21;
-    /// Thermal monitor and clock control (hidden).
-    pub const ACPI: u32 = 1 << 22;
     /// MMX.
     pub const MMX: u32 = 1 << 23;
     /// FXSAVE/FXRSTOR.
@@ -217,10 +193,6 @@ pub mod leaf1_edx {
     pub const SS: u32 = 1 << 27;
     /// EBX[23:16] is valid (topology, the host's).
     pub const HTT: u32 = 1 << 28;
-    /// Thermal monitor (hidden).
-    pub const TM: u32 = 1 << 29;
-    /// Pending break enable (hidden).
-    pub const PBE: u32 = 1 << 31;
 }
 
 /// Leaf 6 EAX (thermal and power management).
@@ -229,14 +201,13 @@ pub mod leaf6_eax {
     pub const ARAT: u32 = 1 << 2;
 }
 
-/// Leaf 7 subleaf 0 EBX (SDM Vol. 2A Table 3-8, leaf 07H).
+/// Leaf 7 subleaf 0 EBX (SDM Vol. 2A Table 3-8, leaf 07H). Hidden: 2 SGX,
+/// 12 RDT-M, 14 MPX (IA32_BNDCFGS is not switched), 15 RDT-A, 25 PT.
 pub mod leaf7_ebx {
     /// RD/WR FS/GS BASE.
     pub const FSGSBASE: u32 = 1 << 0;
     /// IA32_TSC_ADJUST (with `Enabled::tsc_adjust`).
     pub const TSC_ADJUST: u32 = 1 << 1;
-    /// SGX (hidden).
-    pub const SGX: u32 = 1 << 2;
     /// BMI1.
     pub const BMI1: u32 = 1 << 3;
     /// HLE.
@@ -255,14 +226,8 @@ pub mod leaf7_ebx {
     pub const INVPCID: u32 = 1 << 10;
     /// RTM.
     pub const RTM: u32 = 1 << 11;
-    /// RDT monitoring (hidden).
-    pub const RDT_M: u32 = 1 << 12;
     /// FCS and FDS deprecated.
     pub const ZERO_FCS_FDS: u32 = 1 << 13;
-    /// MPX (hidden: IA32_BNDCFGS is not switched).
-    pub const MPX: u32 = 1 << 14;
-    /// RDT allocation (hidden).
-    pub const RDT_A: u32 = 1 << 15;
     /// AVX512F (with the AVX-512 states).
     pub const AVX512F: u32 = 1 << 16;
     /// AVX512DQ.
@@ -279,8 +244,6 @@ pub mod leaf7_ebx {
     pub const CLFLUSHOPT: u32 = 1 << 23;
     /// CLWB.
     pub const CLWB: u32 = 1 << 24;
-    /// Intel processor trace (hidden).
-    pub const PT: u32 = 1 << 25;
     /// AVX512PF.
     pub const AVX512PF: u32 = 1 << 26;
     /// AVX512ER.
@@ -295,7 +258,9 @@ pub mod leaf7_ebx {
     pub const AVX512VL: u32 = 1 << 31;
 }
 
-/// Leaf 7 subleaf 0 ECX.
+/// Leaf 7 subleaf 0 ECX. Hidden: 5 WAITPKG (no "enable user wait and
+/// pause"), 7 CET_SS, 13 TME, 23 KL, 24 BUS_LOCK_DETECT, 29 ENQCMD
+/// (IA32_PASID), 30 SGX_LC, 31 PKS.
 pub mod leaf7_ecx {
     /// PREFETCHWT1.
     pub const PREFETCHWT1: u32 = 1 << 0;
@@ -307,12 +272,8 @@ pub mod leaf7_ecx {
     pub const PKU: u32 = 1 << 3;
     /// CR4.PKE (dynamic: follows the guest's CR4).
     pub const OSPKE: u32 = 1 << 4;
-    /// TPAUSE/UMONITOR/UMWAIT (hidden: no "enable user wait and pause").
-    pub const WAITPKG: u32 = 1 << 5;
     /// AVX512_VBMI2.
     pub const AVX512_VBMI2: u32 = 1 << 6;
-    /// CET shadow stacks (hidden).
-    pub const CET_SS: u32 = 1 << 7;
     /// GFNI.
     pub const GFNI: u32 = 1 << 8;
     /// VAES (VEX/EVEX: needs AVX state).
@@ -323,33 +284,22 @@ pub mod leaf7_ecx {
     pub const AVX512_VNNI: u32 = 1 << 11;
     /// AVX512_BITALG.
     pub const AVX512_BITALG: u32 = 1 << 12;
-    /// Total memory encryption (hidden).
-    pub const TME: u32 = 1 << 13;
     /// AVX512_VPOPCNTDQ.
     pub const AVX512_VPOPCNTDQ: u32 = 1 << 14;
     /// 5-level paging.
     pub const LA57: u32 = 1 << 16;
     /// RDPID (needs "enable RDTSCP" too: `Enabled::rdtscp`).
     pub const RDPID: u32 = 1 << 22;
-    /// Key Locker (hidden).
-    pub const KL: u32 = 1 << 23;
-    /// Bus-lock debug exceptions (hidden).
-    pub const BUS_LOCK_DETECT: u32 = 1 << 24;
     /// CLDEMOTE.
     pub const CLDEMOTE: u32 = 1 << 25;
     /// MOVDIRI.
     pub const MOVDIRI: u32 = 1 << 27;
     /// MOVDIR64B.
     pub const MOVDIR64B: u32 = 1 << 28;
-    /// ENQCMD (hidden: IA32_PASID).
-    pub const ENQCMD: u32 = 1 << 29;
-    /// SGX launch configuration (hidden).
-    pub const SGX_LC: u32 = 1 << 30;
-    /// Supervisor protection keys (hidden).
-    pub const PKS: u32 = 1 << 31;
 }
 
-/// Leaf 7 subleaf 0 EDX.
+/// Leaf 7 subleaf 0 EDX. Hidden: 5 UINTR, 15 HYBRID, 18 PCONFIG, 19
+/// ARCH_LBR, 20 CET_IBT, 30 CORE_CAPABILITIES.
 pub mod leaf7_edx {
     /// AVX512_4VNNIW.
     pub const AVX512_4VNNIW: u32 = 1 << 2;
@@ -357,24 +307,14 @@ pub mod leaf7_edx {
     pub const AVX512_4FMAPS: u32 = 1 << 3;
     /// Fast short REP MOV.
     pub const FSRM: u32 = 1 << 4;
-    /// User interrupts (hidden).
-    pub const UINTR: u32 = 1 << 5;
     /// AVX512_VP2INTERSECT.
     pub const AVX512_VP2INTERSECT: u32 = 1 << 8;
     /// VERW clears CPU buffers (kept: VERW does not exit).
     pub const MD_CLEAR: u32 = 1 << 10;
     /// SERIALIZE.
     pub const SERIALIZE: u32 = 1 << 14;
-    /// Hybrid part (hidden).
-    pub const HYBRID: u32 = 1 << 15;
     /// TSX suspend load address tracking.
     pub const TSXLDTRK: u32 = 1 << 16;
-    /// PCONFIG (hidden).
-    pub const PCONFIG: u32 = 1 << 18;
-    /// Architectural LBRs (hidden).
-    pub const ARCH_LBR: u32 = 1 << 19;
-    /// CET indirect branch tracking (hidden).
-    pub const CET_IBT: u32 = 1 << 20;
     /// AMX-BF16 (with the AMX states).
     pub const AMX_BF16: u32 = 1 << 22;
     /// AVX512_FP16.
@@ -391,13 +331,11 @@ pub mod leaf7_edx {
     pub const FLUSH_L1D: u32 = 1 << 28;
     /// IA32_ARCH_CAPABILITIES (`Enabled::arch_capabilities`).
     pub const ARCH_CAPABILITIES: u32 = 1 << 29;
-    /// IA32_CORE_CAPABILITIES (hidden).
-    pub const CORE_CAPABILITIES: u32 = 1 << 30;
     /// SSBD (`Enabled::spec_ctrl`).
     pub const SSBD: u32 = 1 << 31;
 }
 
-/// Leaf 7 subleaf 1 EAX.
+/// Leaf 7 subleaf 1 EAX. Hidden: 17 FRED, 22 HRESET, 26 LAM.
 pub mod leaf7_1_eax {
     /// SHA512 (VEX: needs AVX state).
     pub const SHA512: u32 = 1 << 0;
@@ -417,21 +355,16 @@ pub mod leaf7_1_eax {
     pub const FSRS: u32 = 1 << 11;
     /// Fast short REP CMPSB/SCASB.
     pub const FSRC: u32 = 1 << 12;
-    /// FRED (hidden).
-    pub const FRED: u32 = 1 << 17;
     /// WRMSRNS (exits like WRMSR).
     pub const WRMSRNS: u32 = 1 << 19;
     /// AMX-FP16.
     pub const AMX_FP16: u32 = 1 << 21;
-    /// HRESET (hidden).
-    pub const HRESET: u32 = 1 << 22;
     /// AVX-IFMA.
     pub const AVX_IFMA: u32 = 1 << 23;
-    /// Linear address masking (hidden).
-    pub const LAM: u32 = 1 << 26;
 }
 
-/// Leaf 7 subleaf 1 EDX.
+/// Leaf 7 subleaf 1 EDX. Hidden: 19 AVX10 (leaf 0x24 is not described),
+/// 21 APX_F.
 pub mod leaf7_1_edx {
     /// AVX-VNNI-INT8.
     pub const AVX_VNNI_INT8: u32 = 1 << 4;
@@ -443,10 +376,6 @@ pub mod leaf7_1_edx {
     pub const AVX_VNNI_INT16: u32 = 1 << 10;
     /// PREFETCHIT0/1.
     pub const PREFETCHI: u32 = 1 << 14;
-    /// AVX10 (hidden: leaf 0x24 is not described).
-    pub const AVX10: u32 = 1 << 19;
-    /// APX (hidden).
-    pub const APX_F: u32 = 1 << 21;
 }
 
 /// Leaf 7 subleaf 2 EDX (IA32_SPEC_CTRL controls but MCDT_NO).
@@ -465,7 +394,7 @@ pub mod leaf7_2_edx {
     pub const MCDT_NO: u32 = 1 << 5;
 }
 
-/// Leaf 0xd subleaf 1 EAX.
+/// Leaf 0xd subleaf 1 EAX. Hidden: 4 XFD.
 pub mod leaf_d1_eax {
     /// XSAVEOPT.
     pub const XSAVEOPT: u32 = 1 << 0;
@@ -475,8 +404,6 @@ pub mod leaf_d1_eax {
     pub const XGETBV1: u32 = 1 << 2;
     /// XSAVES/XRSTORS and IA32_XSS (hidden: "enable XSAVES/XRSTORS" is off).
     pub const XSAVES: u32 = 1 << 3;
-    /// Extended feature disable (hidden).
-    pub const XFD: u32 = 1 << 4;
 }
 
 /// Leaf 0x8000_0001 ECX.
@@ -625,15 +552,13 @@ pub enum Reject {
     },
 }
 
-/// A feature flag a guest may have: see [`guest_has`].
+/// A feature flag rvmx asks a table about (the CR4 rules, XSAVE, 1-GByte
+/// pages): see [`guest_has`]; any other bit: [`guest_has_bit`].
 #[allow(missing_docs)] // each names the CPUID flag of the same name
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Feature {
-    Fpu, Vme, De, Pse, Tsc, Msr, Pae, Mce, Cx8, Apic, Sep, Mtrr, Pge, Mca, Cmov, Pat, Clflush,
-    Mmx, Fxsr, Sse, Sse2, Sse3, Ssse3, Cx16, Pcid, Sse41, Sse42, X2apic, Popcnt, TscDeadline,
-    Xsave, Avx, Hypervisor, Arat, Fsgsbase, Avx2, Smep, Invpcid, Avx512f, Smap, Umip, Pku, La57,
-    Rdpid, MdClear, SpecCtrl, Stibp, FlushL1d, ArchCapabilities, Ssbd, Xsaveopt, Xsavec, Xgetbv1,
-    Xsaves, LahfLm, Lzcnt, Prefetchw, Syscall, Nx, Pdpe1gb, Rdtscp, Lm, InvariantTsc,
+    Vme, De, Pse, Tsc, Pae, Mce, Pge, Fxsr, Sse, Pcid, Xsave, Fsgsbase, Smep, Smap, Umip, Pku, La57,
+    Pdpe1gb,
 }
 
 impl Feature {
@@ -642,69 +567,24 @@ impl Feature {
         use Feature::*;
         use Reg::*;
         match self {
-            Fpu => (1, 0, Edx, leaf1_edx::FPU),
             Vme => (1, 0, Edx, leaf1_edx::VME),
             De => (1, 0, Edx, leaf1_edx::DE),
             Pse => (1, 0, Edx, leaf1_edx::PSE),
             Tsc => (1, 0, Edx, leaf1_edx::TSC),
-            Msr => (1, 0, Edx, leaf1_edx::MSR),
             Pae => (1, 0, Edx, leaf1_edx::PAE),
             Mce => (1, 0, Edx, leaf1_edx::MCE),
-            Cx8 => (1, 0, Edx, leaf1_edx::CX8),
-            Apic => (1, 0, Edx, leaf1_edx::APIC),
-            Sep => (1, 0, Edx, leaf1_edx::SEP),
-            Mtrr => (1, 0, Edx, leaf1_edx::MTRR),
             Pge => (1, 0, Edx, leaf1_edx::PGE),
-            Mca => (1, 0, Edx, leaf1_edx::MCA),
-            Cmov => (1, 0, Edx, leaf1_edx::CMOV),
-            Pat => (1, 0, Edx, leaf1_edx::PAT),
-            Clflush => (1, 0, Edx, leaf1_edx::CLFSH),
-            Mmx => (1, 0, Edx, leaf1_edx::MMX),
             Fxsr => (1, 0, Edx, leaf1_edx::FXSR),
             Sse => (1, 0, Edx, leaf1_edx::SSE),
-            Sse2 => (1, 0, Edx, leaf1_edx::SSE2),
-            Sse3 => (1, 0, Ecx, leaf1_ecx::SSE3),
-            Ssse3 => (1, 0, Ecx, leaf1_ecx::SSSE3),
-            Cx16 => (1, 0, Ecx, leaf1_ecx::CX16),
             Pcid => (1, 0, Ecx, leaf1_ecx::PCID),
-            Sse41 => (1, 0, Ecx, leaf1_ecx::SSE4_1),
-            Sse42 => (1, 0, Ecx, leaf1_ecx::SSE4_2),
-            X2apic => (1, 0, Ecx, leaf1_ecx::X2APIC),
-            Popcnt => (1, 0, Ecx, leaf1_ecx::POPCNT),
-            TscDeadline => (1, 0, Ecx, leaf1_ecx::TSC_DEADLINE),
             Xsave => (1, 0, Ecx, leaf1_ecx::XSAVE),
-            Avx => (1, 0, Ecx, leaf1_ecx::AVX),
-            Hypervisor => (1, 0, Ecx, leaf1_ecx::HYPERVISOR),
-            Arat => (6, 0, Eax, leaf6_eax::ARAT),
             Fsgsbase => (7, 0, Ebx, leaf7_ebx::FSGSBASE),
-            Avx2 => (7, 0, Ebx, leaf7_ebx::AVX2),
             Smep => (7, 0, Ebx, leaf7_ebx::SMEP),
-            Invpcid => (7, 0, Ebx, leaf7_ebx::INVPCID),
-            Avx512f => (7, 0, Ebx, leaf7_ebx::AVX512F),
             Smap => (7, 0, Ebx, leaf7_ebx::SMAP),
             Umip => (7, 0, Ecx, leaf7_ecx::UMIP),
             Pku => (7, 0, Ecx, leaf7_ecx::PKU),
             La57 => (7, 0, Ecx, leaf7_ecx::LA57),
-            Rdpid => (7, 0, Ecx, leaf7_ecx::RDPID),
-            MdClear => (7, 0, Edx, leaf7_edx::MD_CLEAR),
-            SpecCtrl => (7, 0, Edx, leaf7_edx::SPEC_CTRL),
-            Stibp => (7, 0, Edx, leaf7_edx::STIBP),
-            FlushL1d => (7, 0, Edx, leaf7_edx::FLUSH_L1D),
-            ArchCapabilities => (7, 0, Edx, leaf7_edx::ARCH_CAPABILITIES),
-            Ssbd => (7, 0, Edx, leaf7_edx::SSBD),
-            Xsaveopt => (0xd, 1, Eax, leaf_d1_eax::XSAVEOPT),
-            Xsavec => (0xd, 1, Eax, leaf_d1_eax::XSAVEC),
-            Xgetbv1 => (0xd, 1, Eax, leaf_d1_eax::XGETBV1),
-            Xsaves => (0xd, 1, Eax, leaf_d1_eax::XSAVES),
-            LahfLm => (0x8000_0001, 0, Ecx, ext1_ecx::LAHF_LM),
-            Lzcnt => (0x8000_0001, 0, Ecx, ext1_ecx::LZCNT),
-            Prefetchw => (0x8000_0001, 0, Ecx, ext1_ecx::PREFETCHW),
-            Syscall => (0x8000_0001, 0, Edx, ext1_edx::SYSCALL),
-            Nx => (0x8000_0001, 0, Edx, ext1_edx::NX),
             Pdpe1gb => (0x8000_0001, 0, Edx, ext1_edx::PDPE1GB),
-            Rdtscp => (0x8000_0001, 0, Edx, ext1_edx::RDTSCP),
-            Lm => (0x8000_0001, 0, Edx, ext1_edx::LM),
-            InvariantTsc => (0x8000_0007, 0, Edx, ext7_edx::INVARIANT_TSC),
         }
     }
 }
@@ -1242,10 +1122,15 @@ pub fn validate(entries: &[CpuidEntry], supported: &[CpuidEntry]) -> Result<(), 
     Ok(())
 }
 
-/// Whether the table gives the guest `f` (its leaf in range, the bit set;
-/// dynamic bits as stored).
+/// Whether the table gives the guest `f`: [`guest_has_bit`] at its location.
 pub fn guest_has(entries: &[CpuidEntry], f: Feature) -> bool {
     let (leaf, subleaf, reg, bit) = f.location();
+    guest_has_bit(entries, leaf, subleaf, reg, bit)
+}
+
+/// Whether the guest reads `bit` set in `reg` of (leaf, subleaf): the leaf
+/// in the table's range, the bit set (dynamic bits as stored).
+pub fn guest_has_bit(entries: &[CpuidEntry], leaf: u32, subleaf: u32, reg: Reg, bit: u32) -> bool {
     in_range(entries, leaf) && find(entries, leaf, subleaf).is_some_and(|e| e.regs[reg as usize] & bit != 0)
 }
 
@@ -1301,24 +1186,4 @@ pub fn cr4_reserved(entries: &[CpuidEntry]) -> u64 {
     ];
     let known = tied.iter().fold(cr4::PCE, |m, (bits, _)| m | bits);
     tied.iter().filter(|(_, f)| !guest_has(entries, *f)).fold(!known, |m, (bits, _)| m | bits)
-}
-
-/// What [`guest_cpuid`] assumes the run loop gives: IA32_TSC_ADJUST
-/// emulated (vmx/exit/msr.rs), nothing else.
-pub const TRANSITIONAL: Enabled = Enabled { tsc_adjust: true, ..Enabled::NONE };
-
-/// Transitional, for the run loop until it keeps a table per vCPU: the
-/// guest's answer from the host's `raw` answer for (leaf, subleaf), as
-/// [`supported`] with [`TRANSITIONAL`] would give it, with `apic_id`
-/// patched in (no out-of-range rule: the host applied its own).
-pub fn guest_cpuid(leaf: u32, subleaf: u32, raw: [u32; 4], apic_id: u8) -> [u32; 4] {
-    let host = |l: u32, s: u32| if (l, s) == (leaf, subleaf) { raw } else { [0; 4] };
-    let x = Offer::new(&host, &TRANSITIONAL);
-    let mut r = filter(&host, &TRANSITIONAL, &x, leaf, subleaf).unwrap_or([0; 4]);
-    match leaf {
-        1 => r[1] |= u32::from(apic_id) << 24,
-        0xb | 0x1f => r[3] = apic_id.into(),
-        _ => {}
-    }
-    r
 }
