@@ -72,6 +72,8 @@ fn get_caps(_: &(), arg: &mut Arg<'_>) -> Result<isize> {
         (c.proc2().allows(proc2::PML), uapi::RVMX_CAP_PML),
         (c.proc().allows(proc::MTF), uapi::RVMX_CAP_MTF),
         (c.proc().allows(proc::PAUSE), uapi::RVMX_CAP_PAUSE_EXIT),
+        // Guests get XSAVE (XCR0 switched) where the host uses it.
+        (crate::vmx::insn::read_cr4() & crate::x86::cr4::OSXSAVE != 0, uapi::RVMX_CAP_XSAVE),
     ]
     .iter()
     .filter(|(has, _)| *has)

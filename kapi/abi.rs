@@ -44,6 +44,8 @@ unsafe impl Pod for uapi::rvmx_msr_list {}
 unsafe impl Pod for uapi::rvmx_cpuid {}
 // SAFETY: as above.
 unsafe impl Pod for uapi::rvmx_translation {}
+// SAFETY: as above.
+unsafe impl Pod for uapi::rvmx_xsave {}
 // SAFETY: as above; every member of the union is integers and the union
 // is padded to its largest member.
 unsafe impl Pod for uapi::rvmx_run {}

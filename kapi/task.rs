@@ -205,6 +205,26 @@ impl GuestFpu {
     }
 }
 
+impl GuestFpu {
+    /// Copies the saved guest state (not in the registers: outside RUN)
+    /// into `buf` in the standard XSAVE format, components `xfeatures`.
+    pub(crate) fn to_uabi(&self, buf: &mut [u8; 4096], xfeatures: u64, pkru: u32) {
+        // SAFETY: the state was allocated in `new` and is not loaded (the
+        // vCPU's lock is held and RUN swaps it out before returning);
+        // `buf` is 4096 writable bytes, the size passed.
+        unsafe { raw::fpu_copy_guest_fpstate_to_uabi(self.0.get(), buf.as_mut_ptr().cast(), 4096, xfeatures, pkru) };
+    }
+
+    /// Replaces the saved guest state with `buf` (standard XSAVE format);
+    /// the kernel refuses (EINVAL) components outside `xcr0` and bad
+    /// reserved fields. `pkru` gets the buffer's PKRU if it has one.
+    pub(crate) fn from_uabi(&self, buf: &[u8; 4096], xcr0: u64, pkru: &mut u32) -> Result {
+        // SAFETY: as in `to_uabi`; the kernel reads at most the 4096 bytes
+        // of the XSAVE layout it supports, which `buf` holds.
+        to_result(unsafe { raw::fpu_copy_uabi_to_guest_fpstate(self.0.get(), buf.as_ptr().cast(), xcr0, pkru) })
+    }
+}
+
 impl Drop for GuestFpu {
     fn drop(&mut self) {
         // SAFETY: allocated in `new`, freed once; not swapped in (the run

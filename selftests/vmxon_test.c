@@ -120,6 +120,7 @@ TEST(caps_match_cpuinfo)
 		{ RVMX_CAP_EPT_EXEC_ONLY, "ept_x_only" },
 		{ RVMX_CAP_INVVPID, "invvpid" },
 		{ RVMX_CAP_PML, "pml" },
+		{ RVMX_CAP_MTF, "mtf" },
 	};
 	struct rvmx_caps caps;
 	int fd;
@@ -136,7 +137,9 @@ TEST(caps_match_cpuinfo)
 			TH_LOG("capability %s: rvmx says %d", map[i].flag, !!(caps.flags & map[i].cap));
 	}
 	/* Bits beyond the defined ones, and reserved fields, are zero. */
-	EXPECT_EQ(0, caps.flags & ~((RVMX_CAP_PML << 1) - 1));
+	EXPECT_EQ(0, caps.flags & ~((RVMX_CAP_XSAVE << 1) - 1));
+	/* Guests get XSAVE exactly when the host uses it. */
+	EXPECT_EQ(cpu_has_flag("xsave"), !!(caps.flags & RVMX_CAP_XSAVE));
 	for (int i = 0; i < 10; i++) {
 		EXPECT_EQ(0, caps.reserved[i]);
 	}

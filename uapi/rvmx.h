@@ -121,9 +121,11 @@ struct rvmx_cpuid {
  * touches them and unpins them when the region or the VM goes; the memory
  * must stay mapped in the caller (the VM's creator) meanwhile.
  */
+#define RVMX_MEM_READONLY	(1 << 0)	/* guest writes exit as MMIO (ROM, flash) */
+
 struct rvmx_memory_region {
 	__u32 slot;			/* < rvmx_caps.max_mem_slots */
-	__u32 flags;			/* zero */
+	__u32 flags;			/* RVMX_MEM_* */
 	__u64 guest_phys_addr;
 	__u64 memory_size;
 	__u64 userspace_addr;
@@ -305,6 +307,22 @@ struct rvmx_translation {
 };
 
 #define RVMX_TRANSLATE		_IOWR(RVMX_IOC, 0x3b, struct rvmx_translation)
+
+/*
+ * The guest's FPU/SSE/AVX state in the standard XSAVE format (SDM Vol. 1
+ * 13.4; KVM_GET_XSAVE's 4 KiB) at `buffer` (a user pointer), and its XCR0.
+ * SET: -EINVAL for components or an XCR0 the guest's CPUID does not offer.
+ */
+#define RVMX_XSAVE_SIZE		4096
+
+struct rvmx_xsave {
+	__u64 xcr0;
+	__u64 buffer;			/* RVMX_XSAVE_SIZE bytes */
+	__u64 reserved[2];		/* zero */
+};
+
+#define RVMX_GET_XSAVE		_IOWR(RVMX_IOC, 0x3c, struct rvmx_xsave)
+#define RVMX_SET_XSAVE		_IOW(RVMX_IOC, 0x3d, struct rvmx_xsave)
 
 #define RVMX_GET_MSRS		_IOW(RVMX_IOC, 0x37, struct rvmx_msrs)
 #define RVMX_SET_MSRS		_IOW(RVMX_IOC, 0x38, struct rvmx_msrs)

@@ -70,6 +70,8 @@ struct Slot {
     gpa: u64,
     size: u64,
     uaddr: u64,
+    /// Mapped without write access: guest writes are emulated as MMIO.
+    readonly: bool,
     pages: PageMap,
 }
 
@@ -119,7 +121,7 @@ impl Memory {
     /// adds the slot.
     pub(crate) fn set_region(&mut self, r: &uapi::rvmx_memory_region) -> Result {
         let slot = r.slot as usize;
-        if slot >= MAX_SLOTS || r.flags != 0 || r.reserved != [0; 2] {
+        if slot >= MAX_SLOTS || r.flags & !uapi::RVMX_MEM_READONLY != 0 || r.reserved != [0; 2] {
             return Err(EINVAL);
         }
         let (gpa, size, uaddr) = (r.guest_phys_addr, r.memory_size, r.userspace_addr);
@@ -143,7 +145,8 @@ impl Memory {
         }
         // Allocate before changing anything, so a failure leaves all as it was.
         let new = if size != 0 {
-            Some(Slot { gpa, size, uaddr, pages: PageMap::new((size >> 12) as usize)? })
+            let readonly = r.flags & uapi::RVMX_MEM_READONLY != 0;
+            Some(Slot { gpa, size, uaddr, readonly, pages: PageMap::new((size >> 12) as usize)? })
         } else {
             None
         };
@@ -182,8 +185,12 @@ impl Memory {
         }
     }
 
-    /// Copies `buf` to guest-physical `gpa` (as [`Memory::read`]).
+    /// Copies `buf` to guest-physical `gpa` (as [`Memory::read`]); false
+    /// for a read-only slot too (the write is the device's: MMIO).
     pub(crate) fn write(&self, gpa: u64, buf: &[u8]) -> bool {
+        if self.slots.iter().flatten().any(|s| s.contains(gpa) && s.readonly) {
+            return false;
+        }
         match self.hva(gpa) {
             Some((uaddr, left)) if buf.len() as u64 <= left => {
                 UserSlice::new(uaddr as UserPtr, buf.len()).writer().write_slice(buf).is_ok()
@@ -193,12 +200,15 @@ impl Memory {
     }
 
     /// An EPT violation at `gpa`: pins and maps the pages around it if it is
-    /// inside a slot. Runs in the VM creator's process (the run loop
-    /// checks).
-    pub(crate) fn fault(&mut self, gpa: u64) -> Result<Fault> {
+    /// inside a slot (a write to a read-only slot is MMIO). Runs in the VM
+    /// creator's process (the run loop checks).
+    pub(crate) fn fault(&mut self, gpa: u64, write: bool) -> Result<Fault> {
         let Some(slot) = self.slots.iter_mut().flatten().find(|s| s.contains(gpa)) else {
             return Ok(Fault::Unmapped);
         };
+        if slot.readonly && write {
+            return Ok(Fault::Unmapped);
+        }
         let first = ((gpa - slot.gpa) >> 12) as usize;
         if slot.pages.get(first).is_some() {
             // Mapped meanwhile (another vCPU): nothing to do.
@@ -212,6 +222,7 @@ impl Memory {
         }
         let uaddr = (slot.uaddr + ((first as u64) << 12)) as usize;
         let base = slot.gpa + ((first as u64) << 12);
+        let perms = if slot.readonly { READ | EXEC } else { READ | WRITE | EXEC };
         let ept = &mut self.ept;
         let pages = &mut slot.pages;
         let mut err = None;
@@ -224,7 +235,7 @@ impl Memory {
             let phys = page.phys();
             if let Err(e) = pages.set(first + i, page) {
                 err = Some(e);
-            } else if let Err(e) = ept.map(base + ((i as u64) << 12), phys, READ | WRITE | EXEC) {
+            } else if let Err(e) = ept.map(base + ((i as u64) << 12), phys, perms) {
                 drop(pages.take(first + i));
                 err = Some(if e == MapError::NoMemory { ENOMEM } else { EIO });
             }

@@ -259,6 +259,8 @@ const VCPU_IOCTLS: &[Entry<Arc<Vcpu>>] = &[
     Entry { cmd: uapi::RVMX_GET_CAP, handler: get_cap },
     Entry { cmd: uapi::RVMX_SET_CAP, handler: set_cap },
     Entry { cmd: uapi::RVMX_TRANSLATE, handler: translate },
+    Entry { cmd: uapi::RVMX_GET_XSAVE, handler: get_xsave },
+    Entry { cmd: uapi::RVMX_SET_XSAVE, handler: set_xsave },
     Entry { cmd: uapi::RVMX_GET_CPUID, handler: get_cpuid },
     Entry { cmd: uapi::RVMX_SET_CPUID, handler: set_cpuid },
     Entry { cmd: uapi::RVMX_GET_MSRS, handler: get_msrs },
@@ -755,5 +757,46 @@ fn translate(vcpu: &Arc<Vcpu>, arg: &mut Arg<'_>) -> Result<isize> {
         }
     }
     arg.write(&t);
+    Ok(0)
+}
+
+/// The XSAVE components the guest may have: its XCR0 choices, x87 and SSE
+/// always (they exist without XSAVE too).
+fn guest_xfeatures(vcpu: &Vcpu) -> u64 {
+    vcpu.cpuid.lock().xcr0_allowed | crate::x86::xcr0::X87 | crate::x86::xcr0::SSE
+}
+
+/// RVMX_GET_XSAVE: the guest's FPU state and XCR0.
+fn get_xsave(vcpu: &Arc<Vcpu>, arg: &mut Arg<'_>) -> Result<isize> {
+    let mut x: uapi::rvmx_xsave = arg.read()?;
+    if x.reserved != [0; 2] {
+        return Err(EINVAL);
+    }
+    let allowed = guest_xfeatures(vcpu);
+    let mut buf = KBox::new([0u8; uapi::RVMX_XSAVE_SIZE as usize], GFP_KERNEL)?;
+    let st = vcpu.state.lock();
+    st.fpu.to_uabi(&mut buf, allowed, st.cpu.pkru);
+    x.xcr0 = st.cpu.xcr0;
+    drop(st);
+    UserSlice::new(x.buffer as UserPtr, buf.len()).writer().write_slice(&buf[..])?;
+    arg.write(&x);
+    Ok(0)
+}
+
+/// RVMX_SET_XSAVE: replaces the guest's FPU state and XCR0 (checked as
+/// XSETBV checks it).
+fn set_xsave(vcpu: &Arc<Vcpu>, arg: &mut Arg<'_>) -> Result<isize> {
+    let x: uapi::rvmx_xsave = arg.read()?;
+    let allowed = guest_xfeatures(vcpu);
+    if x.reserved != [0; 2] || !crate::vmx::exit::cr::xcr0_valid(x.xcr0, allowed) {
+        return Err(EINVAL);
+    }
+    let mut buf = KBox::new([0u8; uapi::RVMX_XSAVE_SIZE as usize], GFP_KERNEL)?;
+    UserSlice::new(x.buffer as UserPtr, buf.len()).reader().read_slice(&mut buf[..])?;
+    let mut st = vcpu.state.lock();
+    let mut pkru = st.cpu.pkru;
+    st.fpu.from_uabi(&buf, allowed, &mut pkru)?;
+    st.cpu.pkru = pkru;
+    st.cpu.xcr0 = x.xcr0;
     Ok(0)
 }

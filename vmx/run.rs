@@ -315,7 +315,8 @@ fn run_loop(vcpu: &Vcpu, st: &mut State) -> Result {
             Next::Fault { gpa, qualification } => {
                 // Pinning may sleep: done here, with interrupts on.
                 st.l1d_flush = true;
-                let fault = vcpu.id.vm.memory().lock().fault(gpa)?;
+                let write = EptQual(qualification).write();
+                let fault = vcpu.id.vm.memory().lock().fault(gpa, write)?;
                 if let Fault::Unmapped = fault {
                     if let Some(e) = mmio_start(vcpu, st, &run.env, gpa, qualification)? {
                         kapi::publish_exit(&vcpu.run_page, &(&e).into(), st.user_flags);

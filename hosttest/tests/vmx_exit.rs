@@ -212,11 +212,15 @@ fn ept_violation_on_unmapped_page_is_fault() {
     assert!(v.all_writes().is_empty());
 }
 
-// EPT violation on a mapped page (some of bits 5:3 set): mapping would not
-// help, so userland gets it raw.
+// EPT violation on a mapped page (some of bits 5:3 set) by a read or a
+// fetch: mapping would not help, so userland gets it raw. A write to a
+// mapped page goes to the run loop (a read-only region: MMIO).
 #[test]
 fn ept_violation_on_mapped_page_is_raw() {
-    for q in [0x0a, 0x12, 0x22] {
+    let v = fake(0x0a, 0);
+    v.set_info(GUEST_PHYSICAL_ADDRESS, 0x1000);
+    assert_eq!(handle(&v, 48, &mut CpuState::default()), Next::Fault { gpa: 0x1000, qualification: 0x0a });
+    for q in [0x09, 0x11, 0x24] {
         let v = fake(q, 0);
         v.set_info(GUEST_PHYSICAL_ADDRESS, 0x1000);
         match handle(&v, 48, &mut CpuState::default()) {

@@ -432,12 +432,14 @@ impl<V: VmcsAccess> Exit<'_, V> {
         Next::Resume
     }
 
-    /// An EPT violation: a missing page (mapped by the run loop, or MMIO).
-    /// rvmx maps pages RWX, so a violation on a mapped page is not a
-    /// missing page and mapping would not cure it.
+    /// An EPT violation: a missing page (mapped by the run loop, or MMIO),
+    /// or a write to a read-only region (emulated as MMIO). rvmx maps
+    /// other pages RWX and read-only ones RX, so any other violation on a
+    /// mapped page is not one mapping would cure.
     fn ept_violation(&mut self) -> Next {
         let qualification = self.v.read(EXIT_QUALIFICATION);
-        if EptQual(qualification).mapped() {
+        let q = EptQual(qualification);
+        if q.mapped() && !q.write() {
             return self.unhandled();
         }
         Next::Fault { gpa: self.v.read(GUEST_PHYSICAL_ADDRESS), qualification }
