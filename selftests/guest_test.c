@@ -286,6 +286,44 @@ TEST_F(vm, unhandled_exit_reaches_userland)
 	ASSERT_EQ(2, g->vcpu[0].run->vmx.instruction_length);
 }
 
+/* A read-only region (ROM): reads come from memory, a write exits as
+ * MMIO with its data and leaves the memory as it was. */
+GUEST_CODE(rom, ".code16",
+	"	mov (0x8000), %al\n"
+	"	out %al, $0x20\n"
+	"	movw $0x5aa5, (0x8002)\n"
+	"	mov (0x8002), %al\n"
+	"	out %al, $0x21\n"
+	"	hlt\n");
+
+TEST_F(vm, readonly_region_writes_exit_as_mmio)
+{
+	struct guest *g = &self->g;
+	struct rvmx_run *run;
+	unsigned char *rom;
+
+	ASSERT_EQ(0, guest_create(g, 0x8000, 1, rom_start, rom_end));
+	rom = mmap(NULL, 0x1000, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, rom);
+	for (int i = 0; i < 0x1000; i++)
+		rom[i] = 0xa0 + (i & 0xf);
+	struct rvmx_memory_region r = { .slot = 1, .guest_phys_addr = 0x8000, .memory_size = 0x1000,
+					.userspace_addr = (uintptr_t)rom, .flags = RVMX_MEM_READONLY };
+	ASSERT_EQ(0, ioctl(g->vm.fd, RVMX_SET_MEMORY_REGION, &r));
+	ASSERT_EQ(0, guest_real_mode(g, 0));
+	run = g->vcpu[0].run;
+	ASSERT_EQ(0xa0, guest_expect_out(g, 0, 0x20));
+	ASSERT_EQ(0, rvmx_run(&g->vcpu[0]));
+	ASSERT_EQ(RVMX_EXIT_MMIO, run->exit_reason) TH_LOG("exit %s", rvmx_exit_name(run->exit_reason));
+	EXPECT_EQ(0x8002, run->mmio.gpa);
+	EXPECT_EQ(RVMX_MMIO_WRITE, run->mmio.access);
+	EXPECT_EQ(2, run->mmio.size);
+	EXPECT_EQ(0x5aa5, run->mmio.data);
+	/* The ROM keeps its byte; the guest reads it back. */
+	EXPECT_EQ(0xa2, rom[2]);
+	ASSERT_EQ(0xa2, guest_expect_out(g, 0, 0x21));
+}
+
 TEST_F(vm, memory_region_checks)
 {
 	struct guest *g = &self->g;
@@ -307,7 +345,7 @@ TEST_F(vm, memory_region_checks)
 	EXPECT_EQ(-EINVAL, rvmx_set_memory(&g->vm, 32, 0x200000, m, 0x1000));
 	/* reserved fields and flags */
 	r = (struct rvmx_memory_region){ .slot = 1, .guest_phys_addr = 0x200000, .memory_size = 0x1000,
-					 .userspace_addr = (uintptr_t)m, .flags = 1 };
+					 .userspace_addr = (uintptr_t)m, .flags = 2 };
 	EXPECT_EQ(-1, ioctl(g->vm.fd, RVMX_SET_MEMORY_REGION, &r));
 	EXPECT_EQ(EINVAL, errno);
 	r.flags = 0;
