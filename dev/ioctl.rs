@@ -26,6 +26,9 @@ pub(crate) struct Arg<'a> {
     /// commands such as RUN: nothing to clear or copy on the hot path).
     buf: &'a mut [u8],
     value: usize,
+    /// The handler set the argument: it goes back to userland even if the
+    /// handler then fails (a GET that returns E2BIG with the size needed).
+    written: bool,
 }
 
 impl Arg<'_> {
@@ -45,6 +48,7 @@ impl Arg<'_> {
     /// Sets the argument that is copied back to userland.
     pub(crate) fn write<T: Pod>(&mut self, v: &T) {
         write_pod(v, self.buf);
+        self.written = true;
     }
 }
 
@@ -72,15 +76,15 @@ fn run<T>(table: &[Entry<T>], state: &T, cmd: u32, uarg: usize) -> Result<isize>
         storage = [0u8; MAX_ARG];
         &mut storage[..len]
     };
-    let mut arg = Arg { buf, value: uarg };
+    let mut arg = Arg { buf, value: uarg, written: false };
     let user = UserSlice::new(uarg as UserPtr, len);
     let (mut reader, mut writer) = user.reader_writer();
     if dir & _IOC_WRITE != 0 && len != 0 {
         reader.read_slice(arg.buf)?;
     }
-    let ret = (entry.handler)(state, &mut arg)?;
-    if dir & _IOC_READ != 0 && len != 0 {
+    let ret = (entry.handler)(state, &mut arg);
+    if dir & _IOC_READ != 0 && len != 0 && (ret.is_ok() || arg.written) {
         writer.write_slice(arg.buf)?;
     }
-    Ok(ret)
+    ret
 }

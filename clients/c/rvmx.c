@@ -137,6 +137,78 @@ int rvmx_set_cap(struct rvmx_vcpu *vcpu, uint32_t cap, uint32_t value)
 	return ret_errno(ioctl(vcpu->fd, RVMX_SET_CAP, &c));
 }
 
+int rvmx_get_msrs(struct rvmx_vcpu *vcpu, struct rvmx_msr_entry *entries, uint32_t n)
+{
+	struct rvmx_msrs m = { .nmsrs = n, .entries = (uintptr_t)entries };
+
+	return ret_errno(ioctl(vcpu->fd, RVMX_GET_MSRS, &m));
+}
+
+int rvmx_set_msrs(struct rvmx_vcpu *vcpu, const struct rvmx_msr_entry *entries, uint32_t n)
+{
+	struct rvmx_msrs m = { .nmsrs = n, .entries = (uintptr_t)entries };
+
+	return ret_errno(ioctl(vcpu->fd, RVMX_SET_MSRS, &m));
+}
+
+int rvmx_get_msr(struct rvmx_vcpu *vcpu, uint32_t index, uint64_t *value)
+{
+	struct rvmx_msr_entry e = { .index = index };
+	int r = rvmx_get_msrs(vcpu, &e, 1);
+
+	if (r == 1)
+		*value = e.data;
+	return r < 0 ? r : r == 1 ? 0 : -EINVAL;
+}
+
+int rvmx_set_msr(struct rvmx_vcpu *vcpu, uint32_t index, uint64_t value)
+{
+	struct rvmx_msr_entry e = { .index = index, .data = value };
+	int r = rvmx_set_msrs(vcpu, &e, 1);
+
+	return r < 0 ? r : r == 1 ? 0 : -EINVAL;
+}
+
+int rvmx_get_msr_list(int sys_fd, uint32_t *indices, uint32_t *n)
+{
+	struct rvmx_msr_list l = { .nmsrs = *n, .indices = (uintptr_t)indices };
+	int r = ret_errno(ioctl(sys_fd, RVMX_GET_MSR_LIST, &l));
+
+	*n = l.nmsrs;
+	return r;
+}
+
+int rvmx_set_msr_filter(struct rvmx_vm *vm, const struct rvmx_msr_filter *filter)
+{
+	return ret_errno(ioctl(vm->fd, RVMX_SET_MSR_FILTER, filter));
+}
+
+static int get_cpuid(int fd, unsigned long cmd, struct rvmx_cpuid_entry *entries, uint32_t *n)
+{
+	struct rvmx_cpuid c = { .nent = *n, .entries = (uintptr_t)entries };
+	int r = ret_errno(ioctl(fd, cmd, &c));
+
+	*n = c.nent;
+	return r;
+}
+
+int rvmx_get_supported_cpuid(int sys_fd, struct rvmx_cpuid_entry *entries, uint32_t *n)
+{
+	return get_cpuid(sys_fd, RVMX_GET_SUPPORTED_CPUID, entries, n);
+}
+
+int rvmx_get_cpuid(struct rvmx_vcpu *vcpu, struct rvmx_cpuid_entry *entries, uint32_t *n)
+{
+	return get_cpuid(vcpu->fd, RVMX_GET_CPUID, entries, n);
+}
+
+int rvmx_set_cpuid(struct rvmx_vcpu *vcpu, const struct rvmx_cpuid_entry *entries, uint32_t n)
+{
+	struct rvmx_cpuid c = { .nent = n, .entries = (uintptr_t)entries };
+
+	return ret_errno(ioctl(vcpu->fd, RVMX_SET_CPUID, &c));
+}
+
 void rvmx_vcpu_close(struct rvmx_vcpu *vcpu)
 {
 	if (vcpu->run && vcpu->run != MAP_FAILED)

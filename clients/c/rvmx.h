@@ -41,6 +41,22 @@ int rvmx_set_debugregs(struct rvmx_vcpu *vcpu, const struct rvmx_debugregs *d);
 /* Per-vCPU capabilities: RVMX_VCPU_CAP_*. */
 int rvmx_get_cap(struct rvmx_vcpu *vcpu, uint32_t cap, uint32_t *value);
 int rvmx_set_cap(struct rvmx_vcpu *vcpu, uint32_t cap, uint32_t value);
+/* MSRs: `n` entries; returns how many were done (it stops at one rvmx
+ * refuses) or -errno. */
+int rvmx_get_msrs(struct rvmx_vcpu *vcpu, struct rvmx_msr_entry *entries, uint32_t n);
+int rvmx_set_msrs(struct rvmx_vcpu *vcpu, const struct rvmx_msr_entry *entries, uint32_t n);
+/* One MSR: 0 or -EINVAL if rvmx refuses it. */
+int rvmx_get_msr(struct rvmx_vcpu *vcpu, uint32_t index, uint64_t *value);
+int rvmx_set_msr(struct rvmx_vcpu *vcpu, uint32_t index, uint64_t value);
+/* The MSRs to save and restore (/dev/rvmx): up to *n indices; *n becomes
+ * how many there are (-E2BIG if more than asked). */
+int rvmx_get_msr_list(int sys_fd, uint32_t *indices, uint32_t *n);
+int rvmx_set_msr_filter(struct rvmx_vm *vm, const struct rvmx_msr_filter *filter);
+/* CPUID tables: up to *n entries; *n becomes the table's size (-E2BIG if
+ * more than asked). */
+int rvmx_get_supported_cpuid(int sys_fd, struct rvmx_cpuid_entry *entries, uint32_t *n);
+int rvmx_get_cpuid(struct rvmx_vcpu *vcpu, struct rvmx_cpuid_entry *entries, uint32_t *n);
+int rvmx_set_cpuid(struct rvmx_vcpu *vcpu, const struct rvmx_cpuid_entry *entries, uint32_t n);
 void rvmx_vcpu_close(struct rvmx_vcpu *vcpu);
 void rvmx_vm_close(struct rvmx_vm *vm);
 /* A readable name for an exit reason. */

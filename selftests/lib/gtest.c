@@ -29,11 +29,11 @@
 #define PTE_ADDR	0x000ffffffffff000ull
 
 /* The guest's handler table: the host writes the guest's copy. */
-gt_handler_fn gt_handlers[32];
+gt_handler_fn gt_handlers[GT_IDT_ALL];
 
 /* Entry stubs (gt_exc_stub_table[v] is vector v's) and the address a guest
  * function returns to; defined in the assembly below. */
-extern const uint64_t gt_exc_stub_table[32];
+extern const uint64_t gt_exc_stub_table[GT_IDT_ALL];
 extern const char gt_guest_return[];
 
 /* ---------------- guest side ----------------
@@ -82,7 +82,7 @@ __attribute__((used, noreturn)) void gt_guest_done(void)
 /* Called by the entry stubs with the saved frame. */
 __attribute__((used)) void gt_exc_dispatch(struct gt_exc_frame *f)
 {
-	gt_handler_fn h = f->vector < 32 ? ((gt_handler_fn volatile *)gt_handlers)[f->vector] : NULL;
+	gt_handler_fn h = f->vector < GT_IDT_ALL ? ((gt_handler_fn volatile *)gt_handlers)[f->vector] : NULL;
 	struct gt_ucall_msg m;
 	uint64_t cr2 = 0;
 
@@ -127,6 +127,15 @@ asm(".pushsection .text\n"
     ".irp v, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31\n"
     "	gt_stub \\v\n"
     ".endr\n"
+    /* Interrupts 0x20-0xff (no error code), named by their hex digits. */
+    ".irp hi, 2,3,4,5,6,7,8,9,a,b,c,d,e,f\n"
+    ".irp lo, 0,1,2,3,4,5,6,7,8,9,a,b,c,d,e,f\n"
+    "gt_irq_stub_\\hi\\lo:\n"
+    "	pushq $0\n"
+    "	pushq $0x\\hi\\lo\n"
+    "	jmp gt_exc_common\n"
+    ".endr\n"
+    ".endr\n"
     "gt_exc_common:\n"
     "	push %rax\n push %rcx\n push %rdx\n push %rbx\n push %rbp\n push %rsi\n push %rdi\n"
     "	push %r8\n push %r9\n push %r10\n push %r11\n push %r12\n push %r13\n push %r14\n push %r15\n"
@@ -150,6 +159,11 @@ asm(".pushsection .text\n"
     "gt_exc_stub_table:\n"
     ".irp v, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31\n"
     "	.quad gt_exc_stub_\\v\n"
+    ".endr\n"
+    ".irp hi, 2,3,4,5,6,7,8,9,a,b,c,d,e,f\n"
+    ".irp lo, 0,1,2,3,4,5,6,7,8,9,a,b,c,d,e,f\n"
+    "	.quad gt_irq_stub_\\hi\\lo\n"
+    ".endr\n"
     ".endr\n"
     ".purgem gt_stub\n"
     ".popsection\n");
@@ -200,7 +214,8 @@ out:
 
 /* 4-level paging, the low GiB identity-mapped with 2-MiB pages
  * (SDM Vol. 3A 4.5); GDT with a 64-bit TSS; IDT of interrupt gates to the
- * stubs (SDM Vol. 3A 6.14.1). */
+ * stubs (SDM Vol. 3A 6.14.1), all 256 (the IDT limit decides how many the
+ * guest has). */
 static void build_tables(struct gt_vm *vm)
 {
 	uint64_t *pml4 = gt_hva(vm, GT_TABLES_GPA), *pdpt = pml4 + 512, *pd = pml4 + 1024;
@@ -220,7 +235,7 @@ static void build_tables(struct gt_vm *vm)
 		 ((limit >> 16) & 0xf) << 48 | ((tss >> 24) & 0xff) << 56;
 	gdt[4] = tss >> 32;
 
-	for (int v = 0; v < GT_IDT_VECTORS; v++) {
+	for (int v = 0; v < GT_IDT_ALL; v++) {
 		uint64_t off = gt_exc_stub_table[v];
 
 		/* 64-bit interrupt gate, P, DPL 0, IST 0 */
@@ -241,7 +256,7 @@ int gt_vcpu_start(struct gt_vcpu *vcpu, gt_guest_fn fn, uint64_t arg)
 		.tr = { .base = GT_TSS_GPA, .limit = 0x67, .selector = GT_TR, .ar = 0x8b },
 		.ldtr = { .ar = 1 << 16 },	/* unusable */
 		.gdt = { .base = GT_GDT_GPA, .limit = GT_GDT_LIMIT },
-		.idt = { .base = GT_IDT_GPA, .limit = GT_IDT_VECTORS * 16 - 1 },
+		.idt = { .base = GT_IDT_GPA, .limit = vm->idt_vectors * 16 - 1 },
 		.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG,
 		.cr3 = GT_TABLES_GPA,
 		.cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT,
@@ -282,6 +297,7 @@ int gt_create_vcpus(struct gt_vm *vm, int nr, gt_guest_fn fn)
 		return -ENOMEM;
 	}
 	vm->mem_size = GT_MEM_SIZE;
+	vm->idt_vectors = GT_IDT_VECTORS;
 	r = load_image(vm);
 	if (r)
 		return r;
@@ -331,6 +347,27 @@ int gt_install_handler(struct gt_vm *vm, int vector, gt_handler_fn fn)
 	if (vector < 0 || vector >= 32 || !vm->mem)
 		return -EINVAL;
 	*(gt_handler_fn *)gt_hva(vm, (uintptr_t)&gt_handlers[vector]) = fn;
+	return 0;
+}
+
+int gt_install_irq_handler(struct gt_vm *vm, int vector, gt_handler_fn fn)
+{
+	struct rvmx_sregs s;
+	int r;
+
+	if (vector < 32 || vector >= GT_IDT_ALL || !vm->mem)
+		return -EINVAL;
+	*(gt_handler_fn *)gt_hva(vm, (uintptr_t)&gt_handlers[vector]) = fn;
+	vm->idt_vectors = GT_IDT_ALL;
+	for (int i = 0; i < vm->nr_vcpus; i++) {
+		r = rvmx_get_sregs(&vm->vcpu[i].rv, &s);
+		if (r)
+			return r;
+		s.idt.limit = GT_IDT_ALL * 16 - 1;
+		r = rvmx_set_sregs(&vm->vcpu[i].rv, &s);
+		if (r)
+			return r;
+	}
 	return 0;
 }
 

@@ -40,7 +40,8 @@
 #define GT_DS		0x10	/* data, also SS */
 #define GT_TR		0x18	/* 64-bit TSS (16-byte descriptor) */
 #define GT_GDT_LIMIT	(5 * 8 - 1)
-#define GT_IDT_VECTORS	32	/* IDT limit covers the exceptions only */
+#define GT_IDT_VECTORS	32	/* IDT limit covers the exceptions only... */
+#define GT_IDT_ALL	256	/* ...until gt_install_irq_handler() */
 
 /* 4-KiB page-table entry bits (SDM Vol. 3A 4.5, Table 4-20). */
 #define GT_PTE_P	(1ull << 0)
@@ -112,6 +113,7 @@ struct gt_vm {
 	uint8_t *mem;
 	size_t mem_size;
 	int nr_pts;		/* page tables used by gt_pte() */
+	int idt_vectors;	/* the IDT limit vCPUs get: GT_IDT_VECTORS or GT_IDT_ALL */
 };
 
 /* ---- host side ---- */
@@ -132,6 +134,12 @@ void *gt_hva(struct gt_vm *vm, uint64_t gpa);
  * exception `vector` (< 32); NULL restores the default (UCALL_EXCEPTION).
  * 0 or -EINVAL. */
 int gt_install_handler(struct gt_vm *vm, int vector, gt_handler_fn fn);
+/* Makes `fn` the guest's handler for interrupt `vector` (32..255; the stub
+ * pushes error code 0) and extends every vCPU's IDT limit to all 256
+ * vectors (vCPUs started later get it too). The handler runs with IF 0 (an
+ * interrupt gate); there is no APIC to EOI. NULL: back to UCALL_EXCEPTION.
+ * 0 or -EINVAL. */
+int gt_install_irq_handler(struct gt_vm *vm, int vector, gt_handler_fn fn);
 /* The 4-KiB PTE that maps guest-virtual `gva` (< 1 GiB), splitting its
  * 2-MiB page first; NULL if no page table is left. Change it before the
  * guest runs, or have the guest INVLPG. */
