@@ -12,6 +12,7 @@ use crate::uapi;
 use crate::vmx::exit::strio::GuestMem;
 use crate::vmx::{caps::ept_vpid, insn};
 use kernel::prelude::*;
+use kernel::sync::Mutex;
 use kernel::uaccess::{UserPtr, UserSlice};
 
 /// Memory slots per VM (rvmx_caps.max_mem_slots).
@@ -166,37 +167,16 @@ impl Memory {
         drop(slot);
     }
 
-    /// The user address backing guest-physical `gpa`, and how many bytes of
-    /// its slot follow from there; `None` outside every slot.
-    pub(crate) fn hva(&self, gpa: u64) -> Option<(u64, u64)> {
+    /// Where `len` bytes at guest-physical `gpa` are in the creator's
+    /// memory, if they are all in one slot (writable ones for `write`: a
+    /// write to a read-only slot is the device's, MMIO).
+    fn user_range(&self, gpa: u64, len: usize, write: bool) -> Option<u64> {
         let slot = self.slots.iter().flatten().find(|s| s.contains(gpa))?;
-        Some((slot.uaddr + (gpa - slot.gpa), slot.size - (gpa - slot.gpa)))
-    }
-
-    /// Copies guest-physical memory at `gpa` into `buf` through the VM
-    /// creator's mapping (the caller runs in it: RUN checks); false if any
-    /// byte is outside guest memory or the copy faults.
-    pub(crate) fn read(&self, gpa: u64, buf: &mut [u8]) -> bool {
-        match self.hva(gpa) {
-            Some((uaddr, left)) if buf.len() as u64 <= left => {
-                UserSlice::new(uaddr as UserPtr, buf.len()).reader().read_slice(buf).is_ok()
-            }
-            _ => false,
+        if write && slot.readonly {
+            return None;
         }
-    }
-
-    /// Copies `buf` to guest-physical `gpa` (as [`Memory::read`]); false
-    /// for a read-only slot too (the write is the device's: MMIO).
-    pub(crate) fn write(&self, gpa: u64, buf: &[u8]) -> bool {
-        if self.slots.iter().flatten().any(|s| s.contains(gpa) && s.readonly) {
-            return false;
-        }
-        match self.hva(gpa) {
-            Some((uaddr, left)) if buf.len() as u64 <= left => {
-                UserSlice::new(uaddr as UserPtr, buf.len()).writer().write_slice(buf).is_ok()
-            }
-            _ => false,
-        }
+        let (uaddr, left) = (slot.uaddr + (gpa - slot.gpa), slot.size - (gpa - slot.gpa));
+        (len as u64 <= left).then_some(uaddr)
     }
 
     /// An EPT violation at `gpa`: pins and maps the pages around it if it is
@@ -256,15 +236,21 @@ impl Drop for Memory {
 }
 
 /// Guest memory for emulation (string I/O, MMIO, page walks): the VM's
-/// slots through the creator's mapping (RUN runs in the creator's process).
-pub(crate) struct SlotMem<'a>(pub(crate) &'a Memory);
+/// slots through the creator's mapping (RUN, and TRANSLATE, check that
+/// they run in the creator's process). The slot is looked up under the
+/// memory lock; the copy is made without it (it may fault and sleep: other
+/// vCPUs must not wait behind it). A slot removed in between leaves a copy
+/// from or to the caller's own memory, as it asked.
+pub(crate) struct SlotMem<'a>(pub(crate) &'a Mutex<Memory>);
 
 impl GuestMem for SlotMem<'_> {
     fn read(&mut self, gpa: u64, buf: &mut [u8]) -> bool {
-        self.0.read(gpa, buf)
+        let Some(uaddr) = self.0.lock().user_range(gpa, buf.len(), false) else { return false };
+        UserSlice::new(uaddr as UserPtr, buf.len()).reader().read_slice(buf).is_ok()
     }
     fn write(&mut self, gpa: u64, buf: &[u8]) -> bool {
-        self.0.write(gpa, buf)
+        let Some(uaddr) = self.0.lock().user_range(gpa, buf.len(), true) else { return false };
+        UserSlice::new(uaddr as UserPtr, buf.len()).writer().write_slice(buf).is_ok()
     }
 }
 

@@ -420,11 +420,15 @@ fn check_event(e: &uapi::rvmx_event, kind: u32) -> Result {
         return Err(EINVAL);
     }
     let ok = match kind {
+        // Error codes have 16 bits on VM entry (KVM truncates; rvmx
+        // refuses); a #DB payload only DR6's reporting bits.
         uapi::RVMX_EVENT_EXCEPTION => {
             e.vector < 32
                 && e.vector != vector::NMI
                 && (e.has_error_code != 0) == has_error_code(e.vector)
+                && e.error_code >> 16 == 0
                 && (e.has_payload == 0 || matches!(e.vector, vector::PF | vector::DB))
+                && (e.has_payload == 0 || e.vector != vector::DB || e.payload & !crate::x86::dr::DB_PAYLOAD == 0)
         }
         uapi::RVMX_EVENT_NMI => e.vector == vector::NMI || e.vector == 0,
         _ => e.vector >= 32 && e.has_error_code == 0 && e.has_payload == 0,
@@ -722,14 +726,17 @@ fn translate(vcpu: &Arc<Vcpu>, arg: &mut Arg<'_>) -> Result<isize> {
     if t.reserved != 0 {
         return Err(EINVAL);
     }
+    // Guest memory is read through the creator's mapping (as RUN).
+    if kapi::current_mm() != vcpu.id.vm.mm() {
+        return Err(EIO);
+    }
     let _st = vcpu.state.lock();
     let (maxphyaddr, gbpages) = {
         let c = vcpu.cpuid.lock();
         (c.maxphyaddr, c.gbpages)
     };
     let frame = vcpu.vmcs.with_loaded(|v| crate::vmx::exit::mmio::Frame::read(v, maxphyaddr, gbpages))?;
-    let mem = vcpu.id.vm.memory().lock();
-    let mut m = SlotMem(&mem);
+    let mut m = SlotMem(vcpu.id.vm.memory());
     let mut try_walk = |kind, user| walk(&mut Phys(&mut m), &frame.paging, t.linear_address, Access::new(kind, user));
     let read = try_walk(AccessKind::Read, false);
     let write_ok = try_walk(AccessKind::Write, false).is_ok();

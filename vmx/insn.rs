@@ -301,7 +301,8 @@ pub(crate) fn write_guest_debug_regs(db: &[u64; 4], dr6: u64) {
         asm!("mov dr1, {}", in(reg) db[1], options(nomem, nostack, preserves_flags));
         asm!("mov dr2, {}", in(reg) db[2], options(nomem, nostack, preserves_flags));
         asm!("mov dr3, {}", in(reg) db[3], options(nomem, nostack, preserves_flags));
-        asm!("mov dr6, {}", in(reg) dr6, options(nomem, nostack, preserves_flags));
+        // Bits 63:32 of DR6 are reserved: a 1 there would #GP here.
+        asm!("mov dr6, {}", in(reg) dr6 & 0xffff_ffff, options(nomem, nostack, preserves_flags));
     }
 }
 

@@ -243,8 +243,8 @@ fn run_loop(vcpu: &Vcpu, st: &mut State) -> Result {
         let at = offset_of!(rvmx_run, __bindgen_anon_1) + offset_of!(uapi::rvmx_exit_mmio, data);
         let data = vcpu.run_page.read_u64(at).unwrap_or(0);
         let (frame, out) = {
-            let mem = vcpu.id.vm.memory().lock();
-            mmio::resume(m, &mut st.cpu.regs, &mut SlotMem(&mem), data, &mut st.cpu.pending_mmio)
+            let mem = vcpu.id.vm.memory();
+            mmio::resume(m, &mut st.cpu.regs, &mut SlotMem(mem), data, &mut st.cpu.pending_mmio)
         };
         if let Some(e) = mmio_done(vcpu, st, frame, out, 0, 0)? {
             kapi::publish_exit(&vcpu.run_page, &(&e).into(), st.user_flags);
@@ -286,11 +286,13 @@ fn run_loop(vcpu: &Vcpu, st: &mut State) -> Result {
             // A context switch since the last entry leaves the guest's FPU
             // state in memory only.
             kapi::reload_fpu_if_needed(&irqs);
-            enter_and_exit(vcpu, st, &run, &irqs, &v, core::mem::take(&mut first))?
+            enter_and_exit(vcpu, st, &run, &irqs, &v, core::mem::take(&mut first))
         };
         // The tick that made the guest exit has been counted as guest time
-        // by now (PF_VCPU was still set when interrupts came back on).
+        // by now (PF_VCPU was still set when interrupts came back on); on
+        // every path, errors too.
         kapi::guest_exit(&IrqsOff::new());
+        let next = next?;
         // Interrupts are on again: a host interrupt that made the guest
         // exit has been handled by now.
         match next {
@@ -355,9 +357,9 @@ fn mmio_start(vcpu: &Vcpu, st: &mut State, env: &Env<'_>, gpa: u64, qualificatio
     }
     let frame = vcpu.vmcs.with_loaded(|v| mmio::Frame::read(v, env.maxphyaddr, env.gbpages))?;
     let (frame, out) = {
-        let mem = vcpu.id.vm.memory().lock();
+        let mem = vcpu.id.vm.memory();
         let write = EptQual(qualification).write();
-        mmio::start(frame, &mut st.cpu.regs, &mut SlotMem(&mem), write, &mut st.cpu.pending_mmio)
+        mmio::start(frame, &mut st.cpu.regs, &mut SlotMem(mem), write, &mut st.cpu.pending_mmio)
     };
     mmio_done(vcpu, st, frame, out, gpa, qualification)
 }
@@ -399,8 +401,8 @@ fn mmio_done(
 fn string_io(vcpu: &Vcpu, st: &mut State, x: &StrExit) -> Result<Option<exit::UserExit>> {
     let (is_in, size, port) = (x.s.is_in, x.s.size, x.s.port);
     let step = {
-        let mem = vcpu.id.vm.memory().lock();
-        strio::start(x, &mut st.cpu.regs, &mut SlotMem(&mem), &mut st.io_buf[..])
+        let mem = vcpu.id.vm.memory();
+        strio::start(x, &mut st.cpu.regs, &mut SlotMem(mem), &mut st.io_buf[..])
     };
     match step {
         Step::Report { count, complete } => {
@@ -433,8 +435,8 @@ fn complete_string_in(vcpu: &Vcpu, st: &mut State, p: &PendingStrIn) -> Result {
     let buf = &mut st.io_buf[..bytes];
     vcpu.run_page.read_bytes(uapi::RVMX_RUN_DATA_OFFSET as usize, buf);
     let done = {
-        let mem = vcpu.id.vm.memory().lock();
-        strio::complete_in(p, &mut st.cpu.regs, &mut SlotMem(&mem), buf)
+        let mem = vcpu.id.vm.memory();
+        strio::complete_in(p, &mut st.cpu.regs, &mut SlotMem(mem), buf)
     };
     match done {
         Some(true) => vcpu.vmcs.with_loaded(|v| exit::advance_rip(v, p.x.len)),

@@ -86,6 +86,9 @@ pub mod dr {
     pub const DR6_ACTIVE_LOW: u64 = (1 << 16) | (1 << 11);
     /// DR6 BS: single step.
     pub const DR6_BS: u64 = 1 << 14;
+    /// The bits a #DB reports (pending-debug-exceptions format): B0-B3,
+    /// BLD (11), BD (13), BS (14), BT (15), RTM (16).
+    pub const DB_PAYLOAD: u64 = 0xf | (1 << 11) | (1 << 13) | (1 << 14) | (1 << 15) | (1 << 16);
     /// DR7 reset value (bit 10 reads as 1).
     pub const DR7_FIXED_1: u64 = 0x400;
 }

@@ -37,7 +37,7 @@ pub fn reclaim<V: VmcsAccess>(v: &V) {
 /// so it is stepped over first; single-step under STI or MOV-SS blocking
 /// stays pending as the CPU does not record it on this exit (27.3.1.5).
 pub(super) fn debug_exception<V: VmcsAccess>(x: &mut Exit<'_, V>, info: IntrInfo) -> Next {
-    let payload = x.v.read(EXIT_QUALIFICATION) & (dr::DR6_TRAP_BITS | (1 << 11) | (1 << 13) | dr::DR6_BS | (1 << 16));
+    let payload = x.v.read(EXIT_QUALIFICATION) & dr::DB_PAYLOAD;
     x.keep_rip();
     if info.kind() == INTR_TYPE_PRIV_SOFT_EXCEPTION {
         super::advance_rip(x.v, x.v.read(EXIT_INSTRUCTION_LENGTH).into());

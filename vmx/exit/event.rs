@@ -52,7 +52,9 @@ pub fn interrupt_allowed<V: VmcsAccess>(v: &V) -> bool {
 /// 18.2.3: B0-B3 are replaced, the other bits accumulate; RTM and BLD read
 /// as 1 when inactive; bit 12 is reserved in DR6).
 pub fn merge_dr6(dr6: u64, payload: u64) -> u64 {
-    let mut d = (dr6 & !dr::DR6_TRAP_BITS) | dr::DR6_FIXED_1 | payload;
+    // DR6 has 32 bits: a 1 above makes MOV to DR6 fault (SDM Vol. 2A MOV DR).
+    let payload = payload & dr::DB_PAYLOAD;
+    let mut d = ((dr6 & 0xffff_ffff) & !dr::DR6_TRAP_BITS) | dr::DR6_FIXED_1 | payload;
     d ^= payload & dr::DR6_ACTIVE_LOW;
     d & !(1 << 12)
 }
