@@ -91,6 +91,9 @@ pub mod dr {
     pub const DB_PAYLOAD: u64 = 0xf | (1 << 11) | (1 << 13) | (1 << 14) | (1 << 15) | (1 << 16);
     /// DR7 reset value (bit 10 reads as 1).
     pub const DR7_FIXED_1: u64 = 0x400;
+    /// DR7 GD: general detect (MOV DR raises #DB; cleared when #DB is
+    /// delivered, SDM Vol. 3B 18.2.4).
+    pub const DR7_GD: u64 = 1 << 13;
 }
 
 /// XCR0 state components (SDM Vol. 1 13.3).

@@ -25,9 +25,13 @@ fn mov_from(cr: u64, gpr: u64) -> u64 {
     cr | (1 << 4) | (gpr << 8)
 }
 
+/// A protected-mode guest (CR0 = PE | NE | ET) at an exit with
+/// qualification `q`.
 fn fake(q: u64) -> FakeVmcs {
     let v = FakeVmcs::new();
     v.set(GUEST_RIP, RIP);
+    v.set(GUEST_CR0, 0x31);
+    v.set(CR0_READ_SHADOW, 0x11);
     exit_with(&v, q, LEN);
     v
 }

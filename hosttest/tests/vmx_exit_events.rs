@@ -16,10 +16,12 @@ const NMI_WINDOW: u64 = 1 << 22;
 const MOV_DR: u64 = 1 << 23;
 const VIRTUAL_NMI: u64 = 1 << 5;
 
+/// A protected-mode guest (CR0.PE) with IF set.
 fn fake() -> FakeVmcs {
     let v = FakeVmcs::new();
     v.set(GUEST_RIP, RIP);
     v.set(GUEST_RFLAGS, 2 | IF);
+    v.set(GUEST_CR0, 0x31);
     v
 }
 
@@ -285,4 +287,75 @@ fn cr0_mode_switch_faults() {
         assert_eq!(v.get(ENTRY_INTR_INFO), VALID | (1 << 11) | (3 << 8) | 13, "{new:#x}");
         assert_eq!(v.get(CR0_READ_SHADOW), old);
     }
+}
+
+// In real mode an exception carries no error code (real-mode delivery
+// pushes none; VM entry refuses one with CR0.PE = 0, SDM Vol. 3C 27.2.1.3),
+// and a code has 16 bits in protected mode.
+#[test]
+fn error_code_only_in_protected_mode_and_16_bits() {
+    let v = fake();
+    v.set(GUEST_CR0, 0x30);
+    let mut cpu = CpuState::default();
+    event::inject_exception(&v, &mut cpu, 13, Some(0x1234));
+    assert_eq!(v.get(ENTRY_INTR_INFO), VALID | (3 << 8) | 13);
+    assert!(!v.written(ENTRY_EXCEPTION_ERROR_CODE));
+    let v = fake();
+    event::inject_exception(&v, &mut cpu, 13, Some(0xabcd_1234));
+    assert_eq!(v.get(ENTRY_INTR_INFO), VALID | (1 << 11) | (3 << 8) | 13);
+    assert_eq!(v.get(ENTRY_EXCEPTION_ERROR_CODE), 0x1234);
+}
+
+// #DB delivery clears DR7.GD (SDM Vol. 3B 18.2.4); a halted guest wakes to
+// take a queued event (VM entry refuses most injections in HLT).
+#[test]
+fn debug_clears_gd_and_events_wake_a_halted_guest() {
+    let v = fake();
+    v.set(GUEST_DR7, 0x400 | (1 << 13) | 1);
+    v.set(GUEST_ACTIVITY_STATE, 1);
+    let mut cpu = CpuState::default();
+    cpu.events.exception = Some(Exception { vector: 1, error_code: None, payload: Some(1) });
+    event::prepare(&v, &mut cpu);
+    assert_eq!(v.get(GUEST_DR7), 0x401);
+    assert_eq!(v.get(GUEST_ACTIVITY_STATE), 0);
+    assert_eq!(cpu.dr6 & 0xf, 1);
+}
+
+// After an instruction rvmx completes with RFLAGS.TF set, a single-step
+// #DB (BS) waits (the CPU did not execute it: KVM does the same).
+#[test]
+fn single_step_after_emulated_instruction() {
+    let v = fake();
+    v.set(GUEST_RFLAGS, 2 | (1 << 8));
+    exit_with(&v, 0, 2);
+    let mut cpu = CpuState::default();
+    cpu.regs.rax = 0;
+    assert_eq!(handle(&v, 10, &mut cpu), Next::Resume); // CPUID
+    assert_eq!(v.get(GUEST_RIP), RIP + 2);
+    assert_eq!(cpu.events.exception, Some(Exception { vector: 1, error_code: None, payload: Some(1 << 14) }));
+}
+
+// A #DB payload keeps DR6's reporting bits only: nothing above bit 31 can
+// reach MOV to DR6 (it would fault in the host).
+#[test]
+fn dr6_payload_is_masked() {
+    assert_eq!(merge_dr6(0xffff_0ff0, (1 << 40) | 1) >> 32, 0);
+    assert_eq!(merge_dr6(u64::MAX, 0) >> 32, 0);
+}
+
+// A waiting NMI under STI blocking asks for the interrupt window, not the
+// NMI window (the CPU may take an NMI-window exit it cannot inject into).
+#[test]
+fn nmi_under_sti_uses_the_interrupt_window() {
+    let v = fake();
+    v.set(PIN_BASED_CONTROLS, VIRTUAL_NMI as u32);
+    v.set(GUEST_INTERRUPTIBILITY, 1);
+    let mut cpu = CpuState::default();
+    cpu.events.nmi = true;
+    event::prepare(&v, &mut cpu);
+    assert_eq!(v.get(PROC_BASED_CONTROLS) & (IRQ_WINDOW | NMI_WINDOW), IRQ_WINDOW);
+    v.set(GUEST_INTERRUPTIBILITY, 0u32);
+    v.set(GUEST_RFLAGS, 2);
+    event::prepare(&v, &mut cpu);
+    assert_eq!(v.get(ENTRY_INTR_INFO), VALID | (2 << 8) | 2);
 }

@@ -22,10 +22,12 @@ const GP: u64 = (1 << 31) | (1 << 11) | (3 << 8) | 13;
 /// Garbage the instructions must ignore or overwrite.
 const HIGH: u64 = 0xdead_beef_0000_0000;
 
-/// A guest in its reset state, at RIP, with an exit of length LEN.
+/// A guest in its reset state but with CR0.PE (so that #GP carries its
+/// error code), at RIP, with an exit of length LEN.
 fn fake() -> FakeVmcs {
     let v = FakeVmcs::new();
     reset_guest(&v);
+    v.set(GUEST_CR0, v.get(GUEST_CR0) | 1);
     v.set(GUEST_RIP, RIP);
     exit_with(&v, 0, LEN);
     v.clear_log();

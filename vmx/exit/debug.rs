@@ -53,8 +53,7 @@ pub(super) fn debug_exception<V: VmcsAccess>(x: &mut Exit<'_, V>, info: IntrInfo
         x.cpu.events.exception = Some(e);
     } else {
         x.cpu.dr6 = event::merge_dr6(x.cpu.dr6, payload);
-        x.v.write(ENTRY_INTR_INFO, IntrInfo::exception(vector::DB, false).0);
-        x.cpu.injecting = true;
+        event::inject_exception(x.v, x.cpu, vector::DB, None);
     }
     Next::Resume
 }

@@ -10,7 +10,7 @@ use super::CpuState;
 use crate::vmcs::field::*;
 use crate::vmx::caps::{pin, proc};
 use crate::vmx::exit_info::{interruptibility as blocking, IntrInfo, INTR_TYPE_EXTERNAL, INTR_TYPE_HW_EXCEPTION, INTR_TYPE_NMI};
-use crate::x86::{dr, rflags, vector};
+use crate::x86::{cr0, dr, rflags, vector};
 
 /// An exception waiting for delivery.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -71,14 +71,17 @@ pub fn prepare<V: VmcsAccess>(v: &V, cpu: &mut CpuState) {
     }
     if !cpu.injecting {
         if let Some(e) = cpu.events.exception.take() {
+            wake(v);
             deliver_exception(v, cpu, e);
         } else if cpu.events.nmi && nmi_allowed(v) {
             cpu.events.nmi = false;
+            wake(v);
             v.write(ENTRY_INTR_INFO, IntrInfo::event(INTR_TYPE_NMI, vector::NMI, false).0);
             cpu.injecting = true;
         } else if let Some(vec) = cpu.events.interrupt {
             if interrupt_allowed(v) {
                 cpu.events.interrupt = None;
+                wake(v);
                 v.write(ENTRY_INTR_INFO, IntrInfo::event(INTR_TYPE_EXTERNAL, vec, false).0);
                 cpu.injecting = true;
             }
@@ -90,8 +93,17 @@ pub fn prepare<V: VmcsAccess>(v: &V, cpu: &mut CpuState) {
     if cpu.events.interrupt.is_some() || want_window {
         want |= proc::IRQ_WINDOW;
     }
-    if cpu.events.nmi && v.read(PIN_BASED_CONTROLS) & pin::VIRTUAL_NMI != 0 {
-        want |= proc::NMI_WINDOW;
+    if cpu.events.nmi {
+        // Under STI blocking the CPU may take an NMI-window exit it cannot
+        // inject into (SDM Vol. 3C 26.7.6): wait for the interrupt window
+        // instead (KVM's vmx_enable_nmi_window); without virtual NMIs there
+        // is no NMI window.
+        let sti = v.read(GUEST_INTERRUPTIBILITY) & blocking::STI != 0;
+        if sti || v.read(PIN_BASED_CONTROLS) & pin::VIRTUAL_NMI == 0 {
+            want |= proc::IRQ_WINDOW;
+        } else {
+            want |= proc::NMI_WINDOW;
+        }
     }
     let ctl = v.read(PROC_BASED_CONTROLS);
     let new = (ctl & !(proc::IRQ_WINDOW | proc::NMI_WINDOW)) | want;
@@ -99,6 +111,48 @@ pub fn prepare<V: VmcsAccess>(v: &V, cpu: &mut CpuState) {
         v.write(PROC_BASED_CONTROLS, new);
     }
     cpu.windows = want != 0;
+}
+
+/// Puts hardware exception `vector` in the VM-entry interruption-information
+/// field for the next entry. The error code goes only in protected mode (a
+/// real-mode delivery pushes none, and VM entry refuses one with CR0.PE = 0:
+/// SDM Vol. 3C 27.2.1.3) and with 16 bits (KVM too); a #DB clears DR7.GD
+/// as its delivery does (SDM Vol. 3B 18.2.4; KVM).
+pub fn inject_exception<V: VmcsAccess>(v: &V, cpu: &mut CpuState, vector: u8, error_code: Option<u32>) {
+    let code = error_code.filter(|_| v.read(GUEST_CR0) & cr0::PE != 0);
+    v.write(ENTRY_INTR_INFO, IntrInfo::event(INTR_TYPE_HW_EXCEPTION, vector, code.is_some()).0);
+    if let Some(c) = code {
+        v.write(ENTRY_EXCEPTION_ERROR_CODE, c & 0xffff);
+    }
+    if vector == crate::x86::vector::DB {
+        let d = v.read(GUEST_DR7);
+        if d & dr::DR7_GD != 0 {
+            v.write(GUEST_DR7, d & !dr::DR7_GD);
+        }
+    }
+    cpu.injecting = true;
+}
+
+/// A halted guest (HLT exiting off) becomes active to take an event: VM
+/// entry refuses most injections in the HLT state (SDM Vol. 3C 27.3.1.5;
+/// KVM's vmx_clear_hlt).
+fn wake<V: VmcsAccess>(v: &V) {
+    if v.read(GUEST_ACTIVITY_STATE) == ACTIVITY_HLT {
+        v.write(GUEST_ACTIVITY_STATE, 0);
+    }
+}
+
+/// The HLT activity state (SDM Vol. 3C 25.4.2).
+const ACTIVITY_HLT: u32 = 1;
+
+/// A single-step trap is due after an instruction rvmx completed for the
+/// guest with RFLAGS.TF set (the CPU did not execute it, so it did not
+/// raise it: KVM's kvm_skip_emulated_instruction): a #DB with BS, unless
+/// an exception already waits.
+pub fn single_step(cpu: &mut CpuState, rflags: u64) {
+    if rflags & rflags::TF != 0 && cpu.events.exception.is_none() {
+        cpu.events.exception = Some(Exception { vector: crate::x86::vector::DB, error_code: None, payload: Some(dr::DR6_BS) });
+    }
 }
 
 /// NMIs are blocked by NMI, STI and MOV-SS blocking (SDM Vol. 3C 27.3.1.5;
@@ -115,12 +169,7 @@ fn deliver_exception<V: VmcsAccess>(v: &V, cpu: &mut CpuState, e: Exception) {
         (vector::DB, Some(bits)) => cpu.dr6 = merge_dr6(cpu.dr6, bits),
         _ => {}
     }
-    let info = IntrInfo::event(INTR_TYPE_HW_EXCEPTION, e.vector, e.error_code.is_some());
-    v.write(ENTRY_INTR_INFO, info.0);
-    if let Some(code) = e.error_code {
-        v.write(ENTRY_EXCEPTION_ERROR_CODE, code);
-    }
-    cpu.injecting = true;
+    inject_exception(v, cpu, e.vector, e.error_code);
 }
 
 /// After an exit: the event being delivered when it hit goes in again at

@@ -6,7 +6,7 @@
 //! area (strio.rs, with the run loop).
 
 use super::strio::{self, StrExit};
-use super::{advance_rip, CpuState, Exit, Next, PendingIn, UserExit};
+use super::{CpuState, Exit, Next, PendingIn, UserExit};
 use crate::x86::paging::PagingRegs;
 use crate::x86::{efer, rflags};
 use crate::vmcs::field::*;
@@ -66,6 +66,6 @@ fn string<V: VmcsAccess>(x: &mut Exit<'_, V>, qual: u64) -> Next {
 pub fn complete_in<V: VmcsAccess>(v: &V, cpu: &mut CpuState, data: u64) {
     if let Some(p) = cpu.pending_in.take() {
         cpu.regs.rax = in_result(cpu.regs.rax, p.size, data);
-        advance_rip(v, p.len);
+        super::skip_instruction(v, cpu, p.len);
     }
 }

@@ -338,7 +338,7 @@ pub fn handle<V: VmcsAccess>(v: &V, why: ExitReason, cpu: &mut CpuState, env: &E
         _ => x.unhandled(),
     };
     if x.advance {
-        advance_rip(v, v.read(EXIT_INSTRUCTION_LENGTH).into());
+        skip_instruction(v, cpu, v.read(EXIT_INSTRUCTION_LENGTH).into());
     }
     next
 }
@@ -369,11 +369,8 @@ impl<V: VmcsAccess> Exit<'_, V> {
     /// with error code 0 where the vector has one; RIP stays at the
     /// faulting instruction.
     fn inject(&mut self, info: IntrInfo) -> Next {
-        self.v.write(ENTRY_INTR_INFO, info.0);
-        if info.has_error_code() {
-            self.v.write(ENTRY_EXCEPTION_ERROR_CODE, 0);
-        }
-        self.cpu.injecting = true;
+        let code = info.has_error_code().then_some(0);
+        event::inject_exception(self.v, self.cpu, info.vector(), code);
         self.keep_rip();
         Next::Resume
     }
@@ -460,6 +457,13 @@ impl<V: VmcsAccess> Exit<'_, V> {
             instruction_info: v.read(EXIT_INSTRUCTION_INFO),
         })
     }
+}
+
+/// Steps over an instruction rvmx completed for the guest: RIP on, and the
+/// single-step trap RFLAGS.TF asks for (event::single_step).
+pub fn skip_instruction<V: VmcsAccess>(v: &V, cpu: &mut CpuState, len: u64) {
+    advance_rip(v, len);
+    event::single_step(cpu, v.read(GUEST_RFLAGS));
 }
 
 /// RIP `len` bytes on; blocking by STI or MOV SS ends with the instruction

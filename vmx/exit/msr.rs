@@ -15,7 +15,7 @@
 //! Changes the run loop must carry to the CPU are flagged in
 //! `Msrs::dirty`.
 
-use super::{advance_rip, CpuState, Env, Exit, Next, UserExit};
+use super::{CpuState, Env, Exit, Next, UserExit};
 use crate::vmcs::field::*;
 use crate::vmx::exit_info::IntrInfo;
 use crate::vmx::msr::{apic_base, dirty, misc_enable, pat_valid, Mtrr, MTRRCAP};
@@ -99,15 +99,14 @@ fn to_user<V: VmcsAccess>(x: &mut Exit<'_, V>, write: bool, index: u32, data: u6
 pub fn complete_msr<V: VmcsAccess>(v: &V, cpu: &mut CpuState, data: u64, error: bool) {
     let Some(p) = cpu.pending_msr.take() else { return };
     if error {
-        v.write(ENTRY_INTR_INFO, IntrInfo::exception(vector::GP, true).0);
-        v.write(ENTRY_EXCEPTION_ERROR_CODE, 0);
+        super::event::inject_exception(v, cpu, vector::GP, Some(0));
         return;
     }
     if !p.write {
         cpu.regs.rax = data & 0xffff_ffff;
         cpu.regs.rdx = data >> 32;
     }
-    advance_rip(v, p.len);
+    super::skip_instruction(v, cpu, p.len);
 }
 
 /// The host reads MSR `index` (RVMX_GET_MSRS): `Err` for an MSR rvmx does
