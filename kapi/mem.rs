@@ -199,13 +199,14 @@ unsafe impl Sync for PinnedPage {}
 pub(crate) const PIN_BATCH: usize = 16;
 
 impl PinnedPage {
-    /// Pins up to `n` (<= PIN_BATCH) writable pages of the current process
-    /// from `uaddr` (page-aligned) and hands each to `f` with its index.
+    /// Pins up to `n` (<= PIN_BATCH) pages of the current process from
+    /// `uaddr` (page-aligned), for writing if `write` (a read-only region
+    /// may be a read-only mapping), and hands each to `f` with its index.
     /// Returns how many were pinned (at least one) or an error.
-    pub(crate) fn pin(uaddr: usize, n: usize, mut f: impl FnMut(usize, PinnedPage)) -> Result<usize> {
+    pub(crate) fn pin(uaddr: usize, n: usize, write: bool, mut f: impl FnMut(usize, PinnedPage)) -> Result<usize> {
         let mut pages = [core::ptr::null_mut::<kernel::bindings::page>(); PIN_BATCH];
         let n = n.min(PIN_BATCH);
-        let flags = raw::FOLL_WRITE | raw::FOLL_LONGTERM;
+        let flags = if write { raw::FOLL_WRITE | raw::FOLL_LONGTERM } else { raw::FOLL_LONGTERM };
         // SAFETY: `pages` has room for `n` pointers; the call checks that the
         // range is user memory of the current process and may sleep (we are
         // in process context).

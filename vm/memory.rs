@@ -206,7 +206,7 @@ impl Memory {
         let ept = &mut self.ept;
         let pages = &mut slot.pages;
         let mut err = None;
-        PinnedPage::pin(uaddr, n, |i, page| {
+        PinnedPage::pin(uaddr, n, !slot.readonly, |i, page| {
             if err.is_some() {
                 return; // `page` is unpinned here
             }

@@ -27,6 +27,9 @@ pub(crate) struct Vm {
     /// its threads may run vCPUs (pages are pinned from `current->mm`).
     mm: usize,
     eptp: u64,
+    /// TSC_OFFSET of every vCPU: the guest's TSC reads 0 when the VM was
+    /// created, the same on every vCPU (KVM synchronizes them too).
+    tsc_offset: u64,
     #[pin]
     memory: Mutex<Memory>,
     /// Which vCPU ids exist.
@@ -50,6 +53,7 @@ impl Vm {
             pin_init!(Vm {
                 mm: kapi::current_mm(),
                 eptp,
+                tsc_offset: 0u64.wrapping_sub(crate::vmx::insn::rdtsc()),
                 memory <- kernel::new_mutex!(mem),
                 vcpus <- kernel::new_mutex!(0),
                 msr_filter <- kernel::new_mutex!((MsrFilter::EMPTY, 0)),
@@ -63,6 +67,11 @@ impl Vm {
     /// The EPT pointer of this VM's vCPUs.
     pub(crate) fn eptp(&self) -> u64 {
         self.eptp
+    }
+
+    /// The TSC offset new vCPUs start with.
+    pub(crate) fn tsc_offset(&self) -> u64 {
+        self.tsc_offset
     }
 
     /// The creator's address space (identity only).

@@ -122,6 +122,7 @@ impl Vcpu {
         let cpuid = Cpuid::new(&caps)?;
         vmcs.with_loaded(|v| {
             setup::init(v, &caps, id.vm.eptp(), vpid.0, msr_bitmap.phys())?;
+            v.write(TSC_OFFSET, id.vm.tsc_offset());
             v.write(CR4_GUEST_HOST_MASK, CR4_HOST_OWNED | cpuid.cpuid_cr4_mask_bits());
             Ok::<(), Error>(())
         })??;
@@ -304,6 +305,7 @@ fn set_regs(vcpu: &Arc<Vcpu>, arg: &mut Arg<'_>) -> Result<isize> {
     st.cpu.pending_in = None;
     st.cpu.pending_str_in = None;
     st.cpu.pending_mmio = None;
+    st.cpu.pending_msr = None;
     Ok(0)
 }
 
@@ -405,6 +407,11 @@ fn set_sregs(vcpu: &Arc<Vcpu>, arg: &mut Arg<'_>) -> Result<isize> {
     st.cpu.cr2 = s.cr2;
     st.cpu.cr8 = s.cr8;
     st.cpu.osxsave = s.cr4 & crate::x86::cr4::OSXSAVE != 0;
+    // New modes and segments replace a half-done emulation; PAE paging
+    // takes its PDPTEs from guest memory before the next entry.
+    st.cpu.pending_mmio = None;
+    st.cpu.pending_str_in = None;
+    st.cpu.load_pdptes = true;
     // New paging state: the CPU did not see a MOV to CR3/CR0/CR4, so
     // translations cached for this VPID must go before the next entry.
     st.cpu.flush_tlb = true;

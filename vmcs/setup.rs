@@ -90,8 +90,6 @@ pub(crate) fn init(v: &Loaded<'_>, caps: &RawCaps, eptp: u64, vpid: u16, msr_bit
     }
     v.write(EPT_POINTER, eptp);
     v.write(MSR_BITMAP, msr_bitmap);
-    // The guest's TSC starts at 0 (KVM too).
-    v.write(TSC_OFFSET, 0u64.wrapping_sub(insn::rdtsc()));
     v.write(VPID, vpid);
     v.write(CR0_GUEST_HOST_MASK, CR0_HOST_OWNED);
     v.write(CR4_GUEST_HOST_MASK, CR4_HOST_OWNED);

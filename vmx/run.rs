@@ -32,7 +32,8 @@
 use super::exit::mmio;
 use super::exit::strio::{self, PendingStrIn, Step, StrExit};
 use crate::vm::memory::SlotMem;
-use super::exit_info::EptQual;
+use crate::vmx::exit::strio::GuestMem;
+use super::exit_info::{self, EptQual};
 use super::exit::{self, Env, Next};
 use super::exit_info::{reason, ExitReason};
 use super::caps::RawCaps;
@@ -45,7 +46,10 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use crate::uapi::{self, rvmx_exit_io, rvmx_run};
 use crate::vm::memory::Fault;
 use crate::vm::vcpu::{State, Vcpu};
-use crate::vmcs::field::{VmcsAccess, EXIT_REASON, GUEST_CR4, GUEST_DR7, GUEST_IA32_EFER, GUEST_RFLAGS, HOST_CR3, HOST_CR4, HOST_FS_BASE, VM_INSTRUCTION_ERROR};
+use crate::vmcs::field::{
+    VmcsAccess, EXIT_REASON, GUEST_CR3, GUEST_CR4, GUEST_DR7, GUEST_IA32_EFER, GUEST_PDPTE0, GUEST_PDPTE1, GUEST_PDPTE2,
+    GUEST_PDPTE3, GUEST_RFLAGS, HOST_CR3, HOST_CR4, HOST_FS_BASE, VM_INSTRUCTION_ERROR,
+};
 use crate::vmcs::{setup, Loaded, NotHere};
 use crate::x86::{cr4, efer};
 use core::mem::offset_of;
@@ -261,6 +265,9 @@ fn run_loop(vcpu: &Vcpu, st: &mut State) -> Result {
             kapi::schedule();
             st.l1d_flush = true;
         }
+        if st.cpu.load_pdptes {
+            load_pdptes(vcpu, st)?;
+        }
         let next = {
             let irqs = IrqsOff::new();
             let v = match vcpu.vmcs.load(&irqs) {
@@ -347,11 +354,34 @@ fn msr_changed(vcpu: &Vcpu, st: &mut State, v: &Loaded<'_>, dirty: u32) {
     }
 }
 
+/// PAE paging: the four PDPTEs at CR3 go into the VMCS, which VM entry
+/// loads them from with EPT (SDM Vol. 3C 27.3.2.4; KVM's ept_load_pdptrs).
+/// Interrupts on (guest memory may fault in). PDPTEs outside guest memory
+/// read as not present.
+fn load_pdptes(vcpu: &Vcpu, st: &mut State) -> Result {
+    st.cpu.load_pdptes = false;
+    let cr3 = vcpu.vmcs.with_loaded(|v| v.read(GUEST_CR3))?;
+    let mut raw = [0u8; 32];
+    if !SlotMem(vcpu.id.vm.memory()).read(cr3 & 0xffff_ffe0, &mut raw) {
+        raw = [0; 32];
+    }
+    let e = |i: usize| u64::from_le_bytes([raw[8 * i], raw[8 * i + 1], raw[8 * i + 2], raw[8 * i + 3], raw[8 * i + 4], raw[8 * i + 5], raw[8 * i + 6], raw[8 * i + 7]]);
+    vcpu.vmcs.with_loaded(|v| {
+        v.write(GUEST_PDPTE0, e(0));
+        v.write(GUEST_PDPTE1, e(1));
+        v.write(GUEST_PDPTE2, e(2));
+        v.write(GUEST_PDPTE3, e(3));
+    })
+}
+
 /// An access outside guest RAM at `gpa`: the instruction is emulated
 /// (exit/mmio.rs); the exit record if userland must act, else `None`.
 fn mmio_start(vcpu: &Vcpu, st: &mut State, env: &Env<'_>, gpa: u64, qualification: u64) -> Result<Option<exit::UserExit>> {
-    // Executing from MMIO: nothing to emulate.
-    if EptQual(qualification).fetch() {
+    // Executing from MMIO: nothing to emulate; and an access made while
+    // delivering an event (its IDT, GDT or stack outside RAM: the event
+    // is already set to be delivered again) is not the instruction's at
+    // RIP (KVM reports such exits to userland too).
+    if EptQual(qualification).fetch() || st.cpu.injecting {
         let raw = mmio::Outcome::Raw { bytes: [0; 15], len: 0 };
         return Ok(exit::mmio(gpa, qualification, &raw));
     }
@@ -359,7 +389,7 @@ fn mmio_start(vcpu: &Vcpu, st: &mut State, env: &Env<'_>, gpa: u64, qualificatio
     let (frame, out) = {
         let mem = vcpu.id.vm.memory();
         let write = EptQual(qualification).write();
-        mmio::start(frame, &mut st.cpu.regs, &mut SlotMem(mem), write, &mut st.cpu.pending_mmio)
+        mmio::start(frame, &mut st.cpu.regs, &mut SlotMem(mem), gpa, write, &mut st.cpu.pending_mmio)
     };
     mmio_done(vcpu, st, frame, out, gpa, qualification)
 }
@@ -389,7 +419,8 @@ fn mmio_done(
             Ok(None)
         }
         mmio::Outcome::Fault(e) => {
-            st.cpu.events.exception = Some(e);
+            // A queued exception goes first; the instruction faults again.
+            st.cpu.events.exception.get_or_insert(e);
             Ok(None)
         }
         mmio::Outcome::Exit { .. } | mmio::Outcome::Raw { .. } => Ok(exit::mmio(gpa, qualification, &out)),
@@ -422,10 +453,20 @@ fn string_io(vcpu: &Vcpu, st: &mut State, x: &StrExit) -> Result<Option<exit::Us
             Ok(None)
         }
         Step::Fault(e) => {
-            st.cpu.events.exception = Some(e);
+            st.cpu.events.exception.get_or_insert(e);
             Ok(None)
         }
-        Step::NotRam => Err(EFAULT),
+        // To or from MMIO (or a ROM): userland gets the exit raw, RIP at
+        // the instruction (rvmx moves strings only between RAM and ports).
+        Step::NotRam => Ok(Some(exit::UserExit::Vmx {
+            reason: u32::from(exit_info::reason::IO),
+            instruction_length: x.len as u32,
+            qualification: x.qual,
+            guest_physical_address: 0,
+            guest_linear_address: 0,
+            intr_info: 0,
+            instruction_info: x.info,
+        })),
     }
 }
 

@@ -121,16 +121,47 @@ fn cr0_refused_write_does_not_flush() {
     }
 }
 
-// Other CR exits (CR4, CR8) do not ask for a flush.
+// CR4 writes that change no paging bit (OSFXSR, OSXMMEXCPT here) and CR8
+// writes do not ask for a flush; CR4 writes that change PGE, PAE, PSE,
+// SMEP, SMAP, PCIDE or LA57 do (SDM Vol. 3A 4.10.4.1).
 #[test]
-fn cr4_and_cr8_writes_do_not_flush() {
-    for (q, val) in [(4u64, 0x6a0u64), (8, 5)] {
+fn cr4_and_cr8_writes_flush_only_for_paging_bits() {
+    for (q, val, flush) in [(4u64, 0x600u64, false), (8, 5, false), (4, 0x6a0, true), (4, 0x610, true), (4, 1 << 20, true)] {
         let v = FakeVmcs::new();
         v.set(GUEST_RIP, RIP);
         exit_with(&v, q, 3);
         let mut cpu = CpuState::default();
         cpu.regs.rax = val;
         assert_eq!(handle(&v, 28, &mut cpu), Next::Resume);
-        assert!(!cpu.flush_tlb, "cr{q}");
+        assert_eq!(cpu.flush_tlb, flush, "cr{q} = {val:#x}");
     }
+}
+
+// PCIDE needs IA-32e mode and CR3[11:0] = 0 (SDM Vol. 3A 4.10.1): #GP.
+#[test]
+fn cr4_pcide_rules() {
+    let v = FakeVmcs::new();
+    v.set(GUEST_RIP, RIP);
+    v.set(GUEST_CR0, 0x31);
+    exit_with(&v, 4, 3);
+    let mut cpu = CpuState::default();
+    cpu.regs.rax = (1 << 17) | 0x20;
+    handle(&v, 28, &mut cpu);
+    assert_eq!(v.get(ENTRY_INTR_INFO), 0x8000_0b0d);
+    assert_eq!(v.get(GUEST_RIP), RIP);
+}
+
+// A paging change under PAE paging asks for the PDPTEs to be loaded.
+#[test]
+fn pae_paging_change_loads_pdptes() {
+    let v = FakeVmcs::new();
+    v.set(GUEST_RIP, RIP);
+    v.set(GUEST_CR0, 0x31);
+    v.set(CR0_READ_SHADOW, 0x11);
+    v.set(GUEST_CR4, 0x20 | (1 << 13));
+    exit_with(&v, 0, 3);
+    let mut cpu = CpuState::default();
+    cpu.regs.rax = (1 << 31) | 0x11;
+    handle(&v, 28, &mut cpu);
+    assert!(cpu.load_pdptes);
 }

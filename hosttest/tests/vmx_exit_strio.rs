@@ -347,7 +347,7 @@ mod transfer {
 
     fn exit(is_in: bool, size: u8, rep: bool, df: bool, paging: PagingRegs) -> StrExit {
         let s = StrIo { is_in, size, rep, addr_size: 4, seg: if is_in { Seg::Es } else { Seg::Ds }, port: 0x3f8, mode64: false };
-        StrExit { s, df, seg_base: 0x100, paging, user: false, len: 2 }
+        StrExit { s, df, seg_base: 0x100, paging, user: false, len: 2, qual: 0, info: 0 }
     }
 
     // REP OUTSB, DF=0, paging off: the bytes at DS:ESI in order, ESI and

@@ -56,6 +56,12 @@ pub(super) fn handle<V: VmcsAccess>(x: &mut Exit<'_, V>) -> Next {
             if (old ^ new) & (cr0::PG | cr0::WP) != 0 {
                 x.cpu.flush_tlb = true;
             }
+            // PAE paging takes its PDPTEs from the VMCS at entry: a MOV to
+            // CR0 that changes PG, CD or NW loads them (SDM Vol. 3A 4.4.1;
+            // KVM's load_pdptrs), done by the run loop from guest memory.
+            if (old ^ new) & (cr0::PG | cr0::CD | cr0::NW) != 0 && pae_paging(x.v) {
+                x.cpu.load_pdptes = true;
+            }
         }
         CrAccess::MovTo { cr: 4, gpr } => {
             let new = x.gpr(gpr);
@@ -73,9 +79,26 @@ pub(super) fn handle<V: VmcsAccess>(x: &mut Exit<'_, V>) -> Next {
             {
                 return x.inject(gp);
             }
+            // PCIDE only in IA-32e mode with CR3[11:0] = 0 (SDM Vol. 3A
+            // 4.10.1); LA57 cannot change in IA-32e mode (4.5.1).
+            let old = cr4_visible(x.v);
+            let lma = x.v.read(GUEST_IA32_EFER) & efer::LMA != 0;
+            let pcide_on = old & cr4::PCIDE == 0 && new & cr4::PCIDE != 0;
+            if (pcide_on && (!lma || x.v.read(GUEST_CR3) & 0xfff != 0)) || (lma && (old ^ new) & cr4::LA57 != 0) {
+                return x.inject(gp);
+            }
             x.v.write(CR4_READ_SHADOW, new);
             x.v.write(GUEST_CR4, cr4_hw(new));
             x.cpu.osxsave = new & cr4::OSXSAVE != 0;
+            // Bits that change translations: the CPU would have flushed
+            // (SDM Vol. 3A 4.10.4.1); PAE paging reloads its PDPTEs.
+            let paging = cr4::PGE | cr4::PCIDE | cr4::PAE | cr4::PSE | cr4::SMEP | cr4::SMAP | cr4::LA57;
+            if (old ^ new) & paging != 0 {
+                x.cpu.flush_tlb = true;
+                if pae_paging(x.v) {
+                    x.cpu.load_pdptes = true;
+                }
+            }
         }
         CrAccess::MovTo { cr: 8, gpr } => {
             let new = x.gpr(gpr);
@@ -149,6 +172,12 @@ pub fn xcr0_valid(new: u64, allowed: u64) -> bool {
         && (avx512 == 0 || (avx512 == xcr0::AVX512 && new & xcr0::AVX != 0))
         && (new & xcr0::BNDREGS != 0) == (new & xcr0::BNDCSR != 0)
         && (amx == 0 || amx == xcr0::AMX)
+}
+
+/// Whether the guest uses PAE paging (CR0.PG, CR4.PAE, not IA-32e): its
+/// PDPTEs are VMCS fields with EPT (SDM Vol. 3C 27.3.2.4).
+pub fn pae_paging<V: VmcsAccess>(v: &V) -> bool {
+    v.read(GUEST_CR0) & cr0::PG != 0 && v.read(GUEST_CR4) & cr4::PAE != 0 && v.read(GUEST_IA32_EFER) & efer::LMA == 0
 }
 
 /// Sets or clears the "IA-32e mode guest" entry control, which must equal

@@ -38,7 +38,8 @@ fn string<V: VmcsAccess>(x: &mut Exit<'_, V>, qual: u64) -> Next {
     let cs_l = v.read(Seg::Cs.fields().ar) & (1 << 13) != 0;
     let efer = v.read(GUEST_IA32_EFER);
     let mode64 = cs_l && efer & efer::LMA != 0;
-    let Some(s) = strio::decode(qual, v.read(EXIT_INSTRUCTION_INFO), mode64) else { return x.unhandled() };
+    let info = v.read(EXIT_INSTRUCTION_INFO);
+    let Some(s) = strio::decode(qual, info, mode64) else { return x.unhandled() };
     x.keep_rip();
     let rflags = v.read(GUEST_RFLAGS);
     let paging = PagingRegs {
@@ -58,6 +59,8 @@ fn string<V: VmcsAccess>(x: &mut Exit<'_, V>, qual: u64) -> Next {
         paging,
         user: (v.read(Seg::Ss.fields().ar) >> 5) & 3 == 3,
         len: v.read(EXIT_INSTRUCTION_LENGTH).into(),
+        qual,
+        info,
     })
 }
 

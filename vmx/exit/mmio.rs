@@ -151,7 +151,12 @@ impl<M: GuestMem> Ctx<'_, M> {
             Err(WalkError::PageFault { error_code }) => {
                 Err(Outcome::Fault(Exception { vector: vector::PF, error_code: Some(error_code), payload: Some(linear) }))
             }
-            Err(_) => Err(Outcome::Fault(Exception { vector: vector::GP, error_code: Some(0), payload: None })),
+            Err(WalkError::NonCanonical | WalkError::BadPdpte) => {
+                Err(Outcome::Fault(Exception { vector: vector::GP, error_code: Some(0), payload: None }))
+            }
+            // A paging structure outside guest RAM: nothing to emulate
+            // with (KVM reports an emulation failure).
+            Err(WalkError::Memory) => Err(Outcome::Raw { bytes: [0; 15], len: 0 }),
         }
     }
 
@@ -217,10 +222,19 @@ impl<M: GuestMem> Cpu for Ctx<'_, M> {
 }
 
 /// Starts emulating the instruction at RIP, whose access faulted as MMIO
-/// (`fault_write`: the EPT violation was a write). `pending` gets the
-/// emulation when userland must act.
-/// Returns the frame as the emulation left it, with what to do.
-pub fn start(frame: Frame, regs: &mut GuestRegs, mem: &mut impl GuestMem, fault_write: bool, pending: &mut Option<Mmio>) -> (Frame, Outcome) {
+/// at `fault_gpa` (`fault_write`: the EPT violation was a write).
+/// `pending` gets the emulation when userland must act. Returns the frame
+/// as the emulation left it, with what to do. The bytes at RIP are read
+/// again after the exit: if their memory operand is not on the page that
+/// faulted (another vCPU changed them), they go to userland raw.
+pub fn start(
+    frame: Frame,
+    regs: &mut GuestRegs,
+    mem: &mut impl GuestMem,
+    fault_gpa: u64,
+    fault_write: bool,
+    pending: &mut Option<Mmio>,
+) -> (Frame, Outcome) {
     let mut frame = frame;
     let mut ctx = Ctx { regs, frame: &mut frame, mem };
     // Fetch up to 15 bytes at CS:RIP (two pages at most).
@@ -251,7 +265,11 @@ pub fn start(frame: Frame, regs: &mut GuestRegs, mem: &mut impl GuestMem, fault_
     };
     let access = MemAccess { linear: 0, size: 0, write: false, data: 0 };
     let m = Mmio { frame: *ctx.frame, emu, access, parts: [(0, 0); 2], nparts: 0, part: 0, acc: 0 };
-    let out = drive(m, &mut ctx, step, pending);
+    let out = drive(m, &mut ctx, step, pending, Some(fault_gpa));
+    if matches!(out, Outcome::Raw { len: 0, .. }) {
+        *pending = None;
+        return (frame, raw);
+    }
     (frame, out)
 }
 
@@ -270,8 +288,9 @@ pub fn resume(m: Mmio, regs: &mut GuestRegs, mem: &mut impl GuestMem, data: u64,
     (frame, out)
 }
 
-/// Runs the emulation from `step` until it needs userland or ends.
-fn drive<M: GuestMem>(mut m: Mmio, ctx: &mut Ctx<'_, M>, step: Step, pending: &mut Option<Mmio>) -> Outcome {
+/// Runs the emulation from `step` until it needs userland or ends;
+/// `fault_gpa`: the first access must touch that page.
+fn drive<M: GuestMem>(mut m: Mmio, ctx: &mut Ctx<'_, M>, step: Step, pending: &mut Option<Mmio>, fault_gpa: Option<u64>) -> Outcome {
     match step {
         Step::Done => Outcome::Done { len: m.emu.insn_len() },
         Step::Repeat => Outcome::Repeat,
@@ -295,6 +314,12 @@ fn drive<M: GuestMem>(mut m: Mmio, ctx: &mut Ctx<'_, M>, step: Step, pending: &m
                 };
                 m.parts[1] = (g2, a.size - n1);
                 m.nparts = 2;
+            }
+            if let Some(f) = fault_gpa {
+                let page = |g: u64| g >> 12;
+                if m.parts[..usize::from(m.nparts)].iter().all(|p| page(p.0) != page(f)) {
+                    return Outcome::Raw { bytes: [0; 15], len: 0 };
+                }
             }
             perform(m, ctx, pending)
         }
@@ -327,7 +352,7 @@ fn perform<M: GuestMem>(mut m: Mmio, ctx: &mut Ctx<'_, M>, pending: &mut Option<
         m.part += 1;
     }
     let step = m.emu.complete(ctx, m.acc);
-    drive(m, ctx, step, pending)
+    drive(m, ctx, step, pending, None)
 }
 
 /// The low `bytes` bytes.

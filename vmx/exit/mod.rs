@@ -80,6 +80,9 @@ pub struct CpuState {
     pub breakpoints_on: bool,
     /// The guest has CR4.OSXSAVE (its XCR0 is loaded for it).
     pub osxsave: bool,
+    /// Load the PAE PDPTEs from guest memory into the VMCS before the next
+    /// entry (an emulated MOV to CR0/CR4 or SET_SREGS changed paging).
+    pub load_pdptes: bool,
     /// XCR0 (the guest's, switched while it has CR4.OSXSAVE).
     pub xcr0: u64,
     /// A filtered RDMSR/WRMSR waiting for userland's answer.

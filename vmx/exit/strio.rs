@@ -280,6 +280,11 @@ pub struct StrExit {
     pub user: bool,
     /// The instruction's length.
     pub len: u64,
+    /// The exit qualification and instruction information (for a raw exit
+    /// when the memory is not RAM).
+    pub qual: u64,
+    /// VM-exit instruction information.
+    pub info: u32,
 }
 
 /// An INS batch reported to userland, completed on the next RUN.
