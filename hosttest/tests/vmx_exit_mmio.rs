@@ -1,34 +1,11 @@
 //! MMIO emulation driver (vmx/exit/mmio.rs): fetch, decode, accesses to
 //! userland or RAM, page-crossing splits, completion.
 
-use rvmx_pure::vmx::exit::mmio::{resume, start, Frame, Mmio, Outcome};
-use rvmx_pure::vmx::exit::strio::GuestMem;
-use rvmx_pure::vmx::regs::GuestRegs;
+mod common;
 
-/// RAM is GPA 0..64 KiB; everything else is MMIO.
-struct Ram(Vec<u8>);
-impl GuestMem for Ram {
-    fn read(&mut self, gpa: u64, buf: &mut [u8]) -> bool {
-        let a = gpa as usize;
-        match self.0.get(a..a + buf.len()) {
-            Some(s) => {
-                buf.copy_from_slice(s);
-                true
-            }
-            None => false,
-        }
-    }
-    fn write(&mut self, gpa: u64, buf: &[u8]) -> bool {
-        let a = gpa as usize;
-        match self.0.get_mut(a..a + buf.len()) {
-            Some(s) => {
-                s.copy_from_slice(buf);
-                true
-            }
-            None => false,
-        }
-    }
-}
+use common::Ram;
+use rvmx_pure::vmx::exit::mmio::{resume, start, Frame, Mmio, Outcome};
+use rvmx_pure::vmx::regs::GuestRegs;
 
 const CODE: u64 = 0x1000;
 const MMIO: u64 = 0xfee0_0000;

@@ -3,6 +3,8 @@
 //! boundaries, the data area's capacity, the count and the address-size
 //! wrap, the data-area order with DF = 0 and 1, and the register updates.
 
+mod common;
+
 use rvmx_pure::vmcs::field::Seg;
 use rvmx_pure::vmx::exit::strio::{decode, finish, finish_empty, plan, Batch, Split, StrIo};
 use rvmx_pure::vmx::regs::GuestRegs;
@@ -316,34 +318,11 @@ fn batches_match_the_cpu() {
 
 mod transfer {
     use rvmx_pure::vmcs::field::Seg;
-    use rvmx_pure::vmx::exit::strio::{complete_in, start, GuestMem, StrExit, StrIo, Step};
+    use rvmx_pure::vmx::exit::strio::{complete_in, start, StrExit, StrIo, Step};
     use rvmx_pure::vmx::regs::GuestRegs;
     use rvmx_pure::x86::paging::PagingRegs;
 
-    /// 64 KiB of RAM at GPA 0.
-    struct Ram(Vec<u8>);
-    impl GuestMem for Ram {
-        fn read(&mut self, gpa: u64, buf: &mut [u8]) -> bool {
-            let a = gpa as usize;
-            match self.0.get(a..a + buf.len()) {
-                Some(s) => {
-                    buf.copy_from_slice(s);
-                    true
-                }
-                None => false,
-            }
-        }
-        fn write(&mut self, gpa: u64, buf: &[u8]) -> bool {
-            let a = gpa as usize;
-            match self.0.get_mut(a..a + buf.len()) {
-                Some(s) => {
-                    s.copy_from_slice(buf);
-                    true
-                }
-                None => false,
-            }
-        }
-    }
+    use super::common::Ram;
 
     fn exit(is_in: bool, size: u8, rep: bool, df: bool, paging: PagingRegs) -> StrExit {
         let s = StrIo { is_in, size, rep, addr_size: 4, seg: if is_in { Seg::Es } else { Seg::Ds }, port: 0x3f8, mode64: false };

@@ -195,3 +195,30 @@ pub fn test_cpuid() -> &'static [rvmx_pure::vmx::cpuid::CpuidEntry] {
         buf
     })
 }
+
+/// Guest RAM from GPA 0 for the emulation tests: everything above it is
+/// not RAM (MMIO).
+pub struct Ram(pub Vec<u8>);
+
+impl rvmx_pure::vmx::exit::strio::GuestMem for Ram {
+    fn read(&mut self, gpa: u64, buf: &mut [u8]) -> bool {
+        let a = gpa as usize;
+        match self.0.get(a..a + buf.len()) {
+            Some(s) => {
+                buf.copy_from_slice(s);
+                true
+            }
+            None => false,
+        }
+    }
+    fn write(&mut self, gpa: u64, buf: &[u8]) -> bool {
+        let a = gpa as usize;
+        match self.0.get_mut(a..a + buf.len()) {
+            Some(s) => {
+                s.copy_from_slice(buf);
+                true
+            }
+            None => false,
+        }
+    }
+}
