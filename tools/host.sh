@@ -199,7 +199,7 @@ test_sessions() {
 		return
 	fi
 	cat <<-'S'
-	vmx-1cpu 1 corei7_skylake_x module_test | vmxon_test -T cpu_hotplug | guest_test | stress_test | runloop_test -T cpu_offline_online_and_affinity_while_guest_spins | hoststate_test -t host_breakpoint_counts_right_after_run -t guest_syscall_uses_guest_msrs | fuzz_test | exception_test | vcpu_test | event_test | rust_client_test --test-threads=1
+	vmx-1cpu 1 corei7_skylake_x module_test | vmxon_test -T cpu_hotplug | guest_test | stress_test | runloop_test -T cpu_offline_online_and_affinity_while_guest_spins | hoststate_test -t host_breakpoint_counts_right_after_run -t guest_syscall_uses_guest_msrs | fuzz_test | exception_test | vcpu_test | event_test | emul_test | entry_fail_test | rust_client_test --test-threads=1
 	vmx-2cpu 2 corei7_skylake_x vmxon_test | stress_test -t two_vms_four_vcpus_migrating -t signal_interrupts_spinning_guest_if0 -t kill9_during_run -t create_destroy_1000 | guest_test -t memory_region_checks -t memory_pattern_and_mmio_exit | runloop_test
 	pku 1 tigerlake hoststate_test
 	novmx 1 p4_prescott_celeron_336 module_test -t load_matches_cpu

@@ -212,7 +212,7 @@ out:
 	return r;
 }
 
-/* 4-level paging, the low GiB identity-mapped with 2-MiB pages
+/* 4-level paging, the low 4 GiB identity-mapped with 2-MiB pages
  * (SDM Vol. 3A 4.5); GDT with a 64-bit TSS; IDT of interrupt gates to the
  * stubs (SDM Vol. 3A 6.14.1), all 256 (the IDT limit decides how many the
  * guest has). */
@@ -226,6 +226,14 @@ static void build_tables(struct gt_vm *vm)
 	pdpt[0] = (GT_TABLES_GPA + 0x2000) | GT_PTE_P | GT_PTE_W;
 	for (uint64_t i = 0; i < 512; i++)
 		pd[i] = (i << 21) | PDE_PS | GT_PTE_P | GT_PTE_W;
+	for (uint64_t g = 1; g < 4; g++) {
+		uint64_t pd_gpa = GT_PD_HI_GPA + (g - 1) * 0x1000;
+		uint64_t *hi = gt_hva(vm, pd_gpa);
+
+		pdpt[g] = pd_gpa | GT_PTE_P | GT_PTE_W;
+		for (uint64_t i = 0; i < 512; i++)
+			hi[i] = (g << 30 | i << 21) | PDE_PS | GT_PTE_P | GT_PTE_W;
+	}
 
 	gdt[0] = 0;
 	gdt[1] = 0x00af9b000000ffffull;	/* code: L, P, DPL 0, execute/read, accessed */
@@ -394,6 +402,8 @@ uint64_t *gt_pte(struct gt_vm *vm, uint64_t gva)
 	return &pt[(gva >> 12) & 511];
 }
 
+static int read_ucall(struct gt_vcpu *vcpu, struct gt_ucall *uc);
+
 /* A NUL-terminated string from guest memory. */
 static void read_str(struct gt_vm *vm, uint64_t gva, char *buf, size_t n)
 {
@@ -446,12 +456,21 @@ static void print_exit(struct gt_vcpu *vcpu)
 			(unsigned long long)regs.rdi);
 }
 
+/* Whether the last exit is a ucall's OUT. */
+static int is_ucall_exit(const struct rvmx_run *run)
+{
+	return run->exit_reason == RVMX_EXIT_IO && run->io.direction == RVMX_IO_OUT &&
+	       run->io.port == GT_UCALL_PORT && run->io.size == 4 && run->io.count == 1;
+}
+
+int gt_exit_ucall(struct gt_vcpu *vcpu, struct gt_ucall *uc)
+{
+	memset(uc, 0, sizeof(*uc));
+	return is_ucall_exit(vcpu->rv.run) ? read_ucall(vcpu, uc) : UCALL_NONE;
+}
+
 int gt_run(struct gt_vcpu *vcpu, struct gt_ucall *uc)
 {
-	struct rvmx_run *run = vcpu->rv.run;
-	struct gt_vm *vm = vcpu->vm;
-	struct gt_ucall_msg m;
-	uint64_t gpa;
 	int r;
 
 	memset(uc, 0, sizeof(*uc));
@@ -460,11 +479,21 @@ int gt_run(struct gt_vcpu *vcpu, struct gt_ucall *uc)
 		fprintf(stderr, "# vCPU %d: RVMX_RUN: %s\n", vcpu->id, strerror(-r));
 		return UCALL_NONE;
 	}
-	if (run->exit_reason != RVMX_EXIT_IO || run->io.direction != RVMX_IO_OUT ||
-	    run->io.port != GT_UCALL_PORT || run->io.size != 4) {
+	if (!is_ucall_exit(vcpu->rv.run)) {
 		print_exit(vcpu);
 		return UCALL_NONE;
 	}
+	return read_ucall(vcpu, uc);
+}
+
+/* The ucall record the last exit (a ucall's OUT) points at. */
+static int read_ucall(struct gt_vcpu *vcpu, struct gt_ucall *uc)
+{
+	struct rvmx_run *run = vcpu->rv.run;
+	struct gt_vm *vm = vcpu->vm;
+	struct gt_ucall_msg m;
+	uint64_t gpa;
+
 	gpa = (uint32_t)run->io.data;
 	if (gpa > vm->mem_size - sizeof(m)) {
 		fprintf(stderr, "# vCPU %d: ucall record at %#llx outside memory\n", vcpu->id,

@@ -5,7 +5,8 @@
  *
  * gt_create() makes a VM with 64 MiB of memory at GPA 0, copies the
  * binary's loadable segments there at GPA = VA (the selftests are static,
- * non-PIE), identity-maps the low GiB, and starts each vCPU in 64-bit mode
+ * non-PIE), identity-maps the low 4 GiB (above 64 MiB: no memory, so
+ * accesses there are MMIO), and starts each vCPU in 64-bit mode
  * at the guest function with RDI = its argument, on a stack of its own.
  * Results travel by "ucall": an OUT of the address of a small record to
  * GT_UCALL_PORT; the host reads the record from guest memory.
@@ -27,6 +28,7 @@
 #define GT_MEM_SIZE	(64ull << 20)
 #define GT_TABLES_GPA	0x2000000ull	/* PML4, PDPT, PD, then 4-KiB page tables */
 #define GT_NR_PTS	16		/* 2-MiB pages gt_pte() may split */
+#define GT_PD_HI_GPA	(GT_TABLES_GPA + 0x3000 + GT_NR_PTS * 0x1000ull) /* PDs for 1-4 GiB */
 #define GT_GDT_GPA	0x2020000ull
 #define GT_TSS_GPA	0x2021000ull
 #define GT_IDT_GPA	0x2022000ull
@@ -144,6 +146,9 @@ int gt_install_irq_handler(struct gt_vm *vm, int vector, gt_handler_fn fn);
  * 2-MiB page first; NULL if no page table is left. Change it before the
  * guest runs, or have the guest INVLPG. */
 uint64_t *gt_pte(struct gt_vm *vm, uint64_t gva);
+/* The ucall the vCPU's last exit (RVMX_RUN returned 0) is, filling *uc;
+ * UCALL_NONE, silently, for any other exit. */
+int gt_exit_ucall(struct gt_vcpu *vcpu, struct gt_ucall *uc);
 /* Runs the vCPU to its next ucall and returns its kind (filling *uc).
  * Any other exit (or a failed RVMX_RUN) is printed with the exit record
  * and gives UCALL_NONE. */
