@@ -187,7 +187,7 @@ static void string_io(struct __test_metadata *_metadata, struct gt_vm *vm, int i
 		      int flags, uint64_t n)
 {
 	struct gt_vcpu *v = &vm->vcpu[0];
-	struct rvmx_run *run = v->rv.run;
+	struct rvmx_run *run;
 	int down = !!(flags & SIO_DOWN), a32 = !!(flags & SIO_A32), rep = !(flags & SIO_NOREP);
 	uint64_t start = sio_start(size, down, n), done = 0, exits = 0, min_exits;
 	struct gt_ucall uc;
@@ -195,6 +195,7 @@ static void string_io(struct __test_metadata *_metadata, struct gt_vm *vm, int i
 
 	ASSERT_EQ(0, gt_create(vm, guest_string_io));
 	ASSERT_EQ(0, gt_vcpu_start(v, guest_string_io, SIO_ARG(size, flags, n) | (in ? SIO_INS_FLAG : 0)));
+	run = v->rv.run;
 	for (;;) {
 		struct rvmx_regs regs;
 		uint8_t *data = (uint8_t *)run + RVMX_RUN_DATA_OFFSET;
