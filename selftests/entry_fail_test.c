@@ -179,6 +179,17 @@ CASE(rflags_vm_in_ia32e, "GUEST_RFLAGS", "VM (bit 17) must be 0 in IA-32e mode",
 CASE(sti_blocking_with_if0, "GUEST_INTERRUPTIBILITY_INFO", "blocking by STI needs RFLAGS.IF = 1",
      st->r.rflags &= ~0x200ull; st->e.interruptibility = RVMX_BLOCKING_STI);
 
+/*
+ * Rules userland can break that Bochs 2.7 does not check (the entry
+ * succeeds there), so they have no case here:
+ * - RIP canonical in 64-bit mode (SDM Vol. 3C 27.3.1.4): not checked;
+ * - IA-32e mode guest needs CR0.PG = 1 (27.3.1.1): only CR4.PAE is;
+ * - SS with RPL 0 and a 64-bit CS: Bochs skips SS's type, S, P and limit
+ *   checks (it takes RPL 0 for a null SS; the SDM exempts an unusable SS);
+ * - non-conforming CS: Bochs wants CS.DPL = CS.RPL (an old rule), the SDM
+ *   CS.DPL = SS.DPL: CS.DPL = SS.DPL = 3 with RPL 0 fails in Bochs only.
+ */
+
 static void put(struct __test_metadata *_metadata, struct gt_vcpu *v, const struct state *st)
 {
 	ASSERT_EQ(0, rvmx_set_sregs(&v->rv, &st->s));
