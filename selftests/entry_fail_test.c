@@ -14,7 +14,6 @@
  */
 #include <errno.h>
 #include <string.h>
-#include <sys/ioctl.h>
 
 #include "kselftest_harness.h"
 #include "lib/util.h"
@@ -251,13 +250,12 @@ FIXTURE_TEARDOWN(refused)
 	gt_destroy(&self->vm);
 }
 
+/* RVMX_SET_MSRS of one MSR: how many were done (0: refused). */
 static int set_msr(struct gt_vcpu *v, uint32_t index, uint64_t data)
 {
 	struct rvmx_msr_entry e = { .index = index, .data = data };
-	struct rvmx_msrs m = { .nmsrs = 1, .entries = (uintptr_t)&e };
-	int r = ioctl(v->rv.fd, RVMX_SET_MSRS, &m);
 
-	return r < 0 ? -errno : r;
+	return rvmx_set_msrs(&v->rv, &e, 1);
 }
 
 TEST_F(refused, at_the_ioctl)
