@@ -129,7 +129,7 @@ CASE(ds_not_accessed, "GUEST_DS_ACCESS_RIGHTS", "a usable data segment must be a
 /* Bochs: "VMCS guest CODE segment ES not READABLE" */
 CASE(es_execute_only_code, "GUEST_ES_ACCESS_RIGHTS", "readable if code", st->s.es.ar = 0xc099);
 /* Bochs: "VMCS guest FS.AR/LIMIT malformed" (G = 0 needs limit 31:20 zero) */
-CASE(fs_limit_vs_g, "GUEST_FS_ACCESS_RIGHTS", "S = 1, limit", st->s.fs.ar = 0x4093);
+CASE(fs_limit_vs_g, "GUEST_FS_ACCESS_RIGHTS", "limit matching G", st->s.fs.ar = 0x4093);
 /* Bochs: "VMCS guest GS.BASE non canonical" */
 CASE(gs_base_non_canonical, "GUEST_GS_BASE", "not canonical", st->s.gs.base = NON_CANONICAL);
 /* Bochs: "VMCS guest CS.BASE > 32 bit" */

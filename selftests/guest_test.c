@@ -263,7 +263,7 @@ TEST_F(vm, bad_guest_state_fails_entry)
 	/* And which field broke which rule. */
 	ASSERT_EQ(0, strncmp(g->vcpu[0].run->fail_entry.account,
 			     "GUEST_CR0: PG (bit 31) is 1 but PE (bit 0) is 0", 47))
-		TH_LOG("account: %.104s", g->vcpu[0].run->fail_entry.account);
+		TH_LOG("account: %.240s", g->vcpu[0].run->fail_entry.account);
 	/* Fixed, the same vCPU runs. */
 	s.cr0 = 0x10;
 	ASSERT_EQ(0, rvmx_set_sregs(&g->vcpu[0], &s));

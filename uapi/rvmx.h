@@ -395,7 +395,8 @@ struct rvmx_exit_mmio {
 	__u64 gpa;
 	__u64 qualification;	/* raw EPT-violation qualification */
 	__u32 access;		/* RVMX_MMIO_* */
-	__u32 size;		/* 1, 2, 4 or 8; 0: not decoded */
+	__u32 size;		/* 1 to 8 (a page-crossing access is split:
+				 * e.g. 2 then 6); 0: not decoded */
 	__u64 data;
 	__u8 insn_len;
 	__u8 reserved[7];
@@ -430,7 +431,7 @@ struct rvmx_exit_fail_entry {
 	__u64 qualification;
 	/* Which field broke which rule (SDM section), or what the
 	 * VM-instruction error means; NUL-terminated. */
-	char account[104];
+	char account[240];
 };
 
 /* Raw VMX exit information (SDM Vol. 3C 28.2). */
@@ -463,7 +464,7 @@ struct rvmx_run {
 		struct rvmx_exit_msr msr;
 		struct rvmx_exit_fail_entry fail_entry;
 		struct rvmx_exit_vmx vmx;
-		__u64 padding[16];
+		__u64 padding[32];
 	};
 };
 

@@ -77,7 +77,7 @@ int main(void)
 			break;
 		fprintf(stderr, "rvmx_hello: unexpected exit %s\n", rvmx_exit_name(vcpu.run->exit_reason));
 		if (vcpu.run->exit_reason == RVMX_EXIT_FAIL_ENTRY)
-			fprintf(stderr, "rvmx_hello: %.104s\n", vcpu.run->fail_entry.account);
+			fprintf(stderr, "rvmx_hello: %.240s\n", vcpu.run->fail_entry.account);
 		return 1;
 	}
 	printf("rvmx_hello: the guest halted after %lu exits to userland\n", exits);

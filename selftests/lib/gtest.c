@@ -438,7 +438,7 @@ static void print_exit(struct gt_vcpu *vcpu)
 			(unsigned long long)run->mmio.qualification);
 		break;
 	case RVMX_EXIT_FAIL_ENTRY:
-		fprintf(stderr, "#   fail_entry: reason %#x instruction error %u qualification %#llx: %.104s\n",
+		fprintf(stderr, "#   fail_entry: reason %#x instruction error %u qualification %#llx: %.240s\n",
 			run->fail_entry.reason, run->fail_entry.vm_instruction_error,
 			(unsigned long long)run->fail_entry.qualification, run->fail_entry.account);
 		break;

@@ -11,7 +11,7 @@ fn struct_sizes() {
     assert_eq!(size_of::<rvmx_segment>(), 24);
     assert_eq!(size_of::<rvmx_sregs>(), 8 * 24 + 2 * 16 + 6 * 8 + 4 * 8);
     assert!(size_of::<rvmx_run>() <= 4096);
-    assert_eq!(size_of::<rvmx_run>(), 8 + 128);
+    assert_eq!(size_of::<rvmx_run>(), 8 + 256);
     assert_eq!(size_of::<rvmx_exit_io>(), 24);
     assert_eq!(size_of::<rvmx_exit_mmio>(), 56);
     assert_eq!(size_of::<rvmx_exit_msr>(), 24);
@@ -25,7 +25,7 @@ fn struct_sizes() {
     // The string-I/O data area fits in the page after the record.
     assert!(size_of::<rvmx_run>() <= RVMX_RUN_DATA_OFFSET as usize);
     assert_eq!(RVMX_RUN_DATA_OFFSET + RVMX_RUN_DATA_SIZE, 4096);
-    assert_eq!(size_of::<rvmx_exit_fail_entry>(), 120);
+    assert_eq!(size_of::<rvmx_exit_fail_entry>(), 256);
     assert_eq!(size_of::<rvmx_exit_vmx>(), 40);
 }
 
