@@ -11,6 +11,7 @@
 #include <cpuid.h>
 #include <errno.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #include "kselftest_harness.h"
 #include "lib/util.h"
@@ -986,6 +987,62 @@ TEST_F(gt, offered_features_work)
 	TH_LOG("offered and exercised:%s", list);
 	RUN_SYNC(&self->vm.vcpu[0], want);
 	GT_RUN_EXPECT(&self->vm.vcpu[0], &self->uc, UCALL_DONE);
+}
+
+/* ================= FPU/SSE state through RVMX_GET/SET_XSAVE ================= */
+
+/* XMM n in the XSAVE legacy area (SDM Vol. 1 13.4.1, Table 10-2). */
+#define XSAVE_XMM(n)		(160 + 16 * (n))
+/* XSTATE_BV in the XSAVE header: x87 and SSE state present. */
+#define XSAVE_XSTATE_BV		512
+
+GUEST_FN guest_xmm(uint64_t arg)
+{
+	uint64_t x[2];
+
+	GUEST_SYNC(0);	/* userland sets XMM2 now */
+	asm volatile("movdqu %%xmm2, %0" : "=m"(x));
+	GUEST_SYNC(x[0]);
+	GUEST_SYNC(x[1]);
+	x[0] = 0x1122334455667788ull;
+	x[1] = 0x99aabbccddeeff00ull;
+	asm volatile("movdqu %0, %%xmm3" : : "m"(x));
+	GUEST_SYNC(1);	/* userland reads XMM3 now */
+}
+
+/* The guest's XMM registers as userland sets and reads them, XCR0 with
+ * them; an XCR0 the guest could not set is refused. */
+TEST_F(gt, xsave_state_round_trip)
+{
+	struct gt_vcpu *v = &self->vm.vcpu[0];
+	static uint8_t buf[RVMX_XSAVE_SIZE] __attribute__((aligned(64)));
+	struct rvmx_xsave x = { .buffer = (uintptr_t)buf };
+	const uint64_t want[2] = { 0x0123456789abcdefull, 0xfedcba9876543210ull };
+	uint64_t got[2];
+
+	ASSERT_EQ(0, gt_create(&self->vm, guest_xmm));
+	RUN_SYNC(v, 0);
+	ASSERT_EQ(0, ioctl(v->rv.fd, RVMX_GET_XSAVE, &x));
+	EXPECT_EQ(1, x.xcr0 & 1);	/* x87 always; the guest never ran XSETBV */
+	memcpy(buf + XSAVE_XMM(2), want, 16);
+	buf[XSAVE_XSTATE_BV] |= 3;
+	ASSERT_EQ(0, ioctl(v->rv.fd, RVMX_SET_XSAVE, &x));
+	RUN_SYNC(v, want[0]);
+	RUN_SYNC(v, want[1]);
+	RUN_SYNC(v, 1);
+	memset(buf, 0, sizeof(buf));
+	ASSERT_EQ(0, ioctl(v->rv.fd, RVMX_GET_XSAVE, &x));
+	memcpy(got, buf + XSAVE_XMM(3), 16);
+	EXPECT_EQ(0x1122334455667788ull, got[0]);
+	EXPECT_EQ(0x99aabbccddeeff00ull, got[1]);
+	/* XCR0 without x87, or with AVX but no SSE, is never valid. */
+	x.xcr0 = 2;
+	EXPECT_EQ(-1, ioctl(v->rv.fd, RVMX_SET_XSAVE, &x));
+	EXPECT_EQ(EINVAL, errno);
+	x.xcr0 = 5;
+	EXPECT_EQ(-1, ioctl(v->rv.fd, RVMX_SET_XSAVE, &x));
+	EXPECT_EQ(EINVAL, errno);
+	GT_RUN_EXPECT(v, &self->uc, UCALL_DONE);
 }
 
 TEST_HARNESS_MAIN
