@@ -306,6 +306,9 @@ fn set_regs(vcpu: &Arc<Vcpu>, arg: &mut Arg<'_>) -> Result<isize> {
     st.cpu.pending_str_in = None;
     st.cpu.pending_mmio = None;
     st.cpu.pending_msr = None;
+    // And a waiting exception (a single-step trap queued after the last
+    // instruction, say): the new RIP is not where it happened (KVM too).
+    st.cpu.events.exception = None;
     Ok(0)
 }
 

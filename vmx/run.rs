@@ -410,7 +410,7 @@ fn mmio_done(
         mmio::Outcome::Done { len } => {
             vcpu.vmcs.with_loaded(|v| {
                 frame.write_back(v);
-                exit::advance_rip(v, len.into());
+                exit::skip_instruction(v, &mut st.cpu, len.into());
             })?;
             Ok(None)
         }
@@ -440,7 +440,7 @@ fn string_io(vcpu: &Vcpu, st: &mut State, x: &StrExit) -> Result<Option<exit::Us
             let bytes = count as usize * usize::from(size);
             vcpu.run_page.write_bytes(uapi::RVMX_RUN_DATA_OFFSET as usize, &st.io_buf[..bytes]);
             if complete {
-                vcpu.vmcs.with_loaded(|v| exit::advance_rip(v, x.len))?;
+                vcpu.vmcs.with_loaded(|v| exit::skip_instruction(v, &mut st.cpu, x.len))?;
             }
             Ok(Some(exit::UserExit::StrIo { is_in, size, port, count }))
         }
@@ -449,7 +449,7 @@ fn string_io(vcpu: &Vcpu, st: &mut State, x: &StrExit) -> Result<Option<exit::Us
             Ok(Some(exit::UserExit::StrIo { is_in, size, port, count }))
         }
         Step::Empty => {
-            vcpu.vmcs.with_loaded(|v| exit::advance_rip(v, x.len))?;
+            vcpu.vmcs.with_loaded(|v| exit::skip_instruction(v, &mut st.cpu, x.len))?;
             Ok(None)
         }
         Step::Fault(e) => {
@@ -480,7 +480,7 @@ fn complete_string_in(vcpu: &Vcpu, st: &mut State, p: &PendingStrIn) -> Result {
         strio::complete_in(p, &mut st.cpu.regs, &mut SlotMem(mem), buf)
     };
     match done {
-        Some(true) => vcpu.vmcs.with_loaded(|v| exit::advance_rip(v, p.x.len)),
+        Some(true) => vcpu.vmcs.with_loaded(|v| exit::skip_instruction(v, &mut st.cpu, p.x.len)),
         Some(false) => Ok(()),
         None => Err(EFAULT),
     }

@@ -384,6 +384,17 @@ mod transfer {
         assert_eq!(start(&exit(false, 1, false, false, PagingRegs::default()), &mut regs, &mut ram, &mut data), Step::NotRam);
     }
 
+    // INS into memory that is not RAM (MMIO, a ROM): not started (userland
+    // would read ports for nothing), the exit goes raw.
+    #[test]
+    fn ins_into_non_ram_is_refused() {
+        let mut ram = Ram(vec![0; 0x100]);
+        let mut regs = GuestRegs { rdi: 0x20, rcx: 1, ..Default::default() };
+        let mut data = [0u8; 3584];
+        assert_eq!(start(&exit(true, 1, false, false, PagingRegs::default()), &mut regs, &mut ram, &mut data), Step::NotRam);
+        assert_eq!(regs.rdi, 0x20);
+    }
+
     // REP with ECX = 0: nothing moves, the instruction is done.
     #[test]
     fn zero_count_is_empty() {

@@ -95,9 +95,11 @@ pub(super) fn handle<V: VmcsAccess>(x: &mut Exit<'_, V>) -> Next {
             let paging = cr4::PGE | cr4::PCIDE | cr4::PAE | cr4::PSE | cr4::SMEP | cr4::SMAP | cr4::LA57;
             if (old ^ new) & paging != 0 {
                 x.cpu.flush_tlb = true;
-                if pae_paging(x.v) {
-                    x.cpu.load_pdptes = true;
-                }
+            }
+            // The bits MOV to CR4 reloads the PDPTEs for (KVM's
+            // X86_CR4_PDPTR_BITS).
+            if (old ^ new) & (cr4::PGE | cr4::PSE | cr4::PAE | cr4::SMEP) != 0 && pae_paging(x.v) {
+                x.cpu.load_pdptes = true;
             }
         }
         CrAccess::MovTo { cr: 8, gpr } => {

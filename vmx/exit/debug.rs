@@ -50,7 +50,7 @@ pub(super) fn debug_exception<V: VmcsAccess>(x: &mut Exit<'_, V>, info: IntrInfo
     let e = Exception { vector: vector::DB, error_code: None, payload: Some(payload) };
     if x.cpu.injecting {
         // An event interrupted by this #DB goes first; the #DB waits.
-        x.cpu.events.exception = Some(e);
+        x.cpu.events.exception.get_or_insert(e);
     } else {
         x.cpu.dr6 = event::merge_dr6(x.cpu.dr6, payload);
         event::inject_exception(x.v, x.cpu, vector::DB, None);

@@ -341,6 +341,13 @@ pub fn start(x: &StrExit, regs: &mut GuestRegs, mem: &mut impl GuestMem, data: &
         Err(step) => return step,
     };
     if x.s.is_in {
+        // Only into writable RAM: the port reads userland would make for
+        // MMIO or a ROM could not be put anywhere (a zero-length write
+        // tells, without writing).
+        let writable = mem.write(gpa[0], &[]) && (b.split.is_none() || mem.write(gpa[1], &[]));
+        if !writable {
+            return Step::NotRam;
+        }
         return Step::Wait { count: b.count, pending: PendingStrIn { x: *x, b, gpa } };
     }
     let buf = &mut data[..b.bytes()];
