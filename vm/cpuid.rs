@@ -30,15 +30,18 @@ pub(crate) struct Cpuid {
 
 /// What rvmx gives guests, from the controls it uses (vmcs/setup.rs) and
 /// what the run loop switches: IA32_TSC_ADJUST emulated; INVPCID where
-/// the CPU allows it; XSAVE with the host's x87, SSE, AVX and AVX-512
-/// states (XCR0 switched by the run loop); nothing else.
+/// the CPU allows it; XSAVE with the host's x87, SSE, AVX, AVX-512 and
+/// PKRU states (XCR0 switched by the run loop); protection keys where the
+/// host uses them (PKRU switched by the run loop); nothing else.
 fn enabled(caps: &RawCaps) -> Enabled {
-    let xsave = (insn::read_cr4() & cr4::OSXSAVE != 0)
-        .then(|| insn::xgetbv0() & (xcr0::X87 | xcr0::SSE | xcr0::AVX | xcr0::AVX512));
+    let host_cr4 = insn::read_cr4();
+    let xsave = (host_cr4 & cr4::OSXSAVE != 0)
+        .then(|| insn::xgetbv0() & (xcr0::X87 | xcr0::SSE | xcr0::AVX | xcr0::AVX512 | xcr0::PKRU));
     Enabled {
         tsc_adjust: true,
         invpcid: caps.proc2().allows(proc2::INVPCID),
         xsave,
+        pku: host_cr4 & cr4::PKE != 0,
         ..Enabled::NONE
     }
 }
