@@ -77,10 +77,11 @@ pub(crate) fn write_pod<T: Pod>(v: &T, bytes: &mut [u8]) -> usize {
 }
 
 
-/// Publishes an exit record: the union (from its start to the end) and
-/// `exit_reason`, never the bytes userland owns in between
-/// (`immediate_exit`, which rvmx only reads).
-pub(crate) fn publish_exit(page: &super::SharedPage<uapi::rvmx_run>, run: &uapi::rvmx_run, flags: u16) {
+/// Publishes an exit record: the first `used` bytes of the union (the
+/// member the exit reason names; the rest is left as it was), rvmx's flag
+/// bytes and `exit_reason`, never the bytes userland owns
+/// (`immediate_exit`, `request_interrupt_window`, which rvmx only reads).
+pub(crate) fn publish_exit(page: &super::SharedPage<uapi::rvmx_run>, run: &uapi::rvmx_run, used: usize, flags: u16) {
     const WORDS: usize = core::mem::size_of::<uapi::rvmx_run>() / 8;
     const _: () = assert!(
         core::mem::size_of::<uapi::rvmx_run>() % 8 == 0
@@ -91,8 +92,9 @@ pub(crate) fn publish_exit(page: &super::SharedPage<uapi::rvmx_run>, run: &uapi:
     // 8-byte words and 8-byte aligned (checked above), so it reads as
     // words.
     let words = unsafe { &*(run as *const uapi::rvmx_run).cast::<[u64; WORDS]>() };
+    let end = (1 + used.div_ceil(8)).min(WORDS);
     let mut i = 1; // word 0: exit_reason (below) and the bytes userland owns
-    while i < WORDS {
+    while i < end {
         page.write_u64(i * 8, words[i]);
         i += 1;
     }

@@ -93,3 +93,17 @@ impl From<&UserExit> for rvmx_run {
         run
     }
 }
+
+/// How many bytes of the record's union an exit fills (the member its
+/// exit reason names): all that needs publishing.
+pub(crate) fn used_len(e: &UserExit) -> usize {
+    use core::mem::size_of;
+    match e {
+        UserExit::Io { .. } | UserExit::StrIo { .. } => size_of::<rvmx_exit_io>(),
+        UserExit::Mmio { .. } => size_of::<rvmx_exit_mmio>(),
+        UserExit::Msr { .. } => size_of::<rvmx_exit_msr>(),
+        UserExit::FailEntry { .. } => size_of::<rvmx_exit_fail_entry>(),
+        UserExit::Vmx { .. } => size_of::<rvmx_exit_vmx>(),
+        UserExit::Hlt | UserExit::Shutdown | UserExit::IrqWindow | UserExit::Mtf | UserExit::Pause => 0,
+    }
+}

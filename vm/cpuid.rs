@@ -8,7 +8,7 @@ use crate::uapi;
 use crate::vmx::caps::{proc2, RawCaps};
 use crate::vmx::cpuid::{self, CpuidEntry, Enabled, Feature, MAX_ENTRIES};
 use crate::vmx::insn;
-use crate::vmx::msr::GuestCaps;
+use crate::vmx::msr::{GuestCaps, MsrFilter};
 use crate::x86::{cr4, xcr0};
 use kernel::prelude::*;
 use kernel::uaccess::{UserPtr, UserSlice};
@@ -26,6 +26,10 @@ pub(crate) struct Cpuid {
     pub(crate) gbpages: bool,
     /// For the MSR rules.
     pub(crate) guest_caps: GuestCaps,
+    /// The VM's MSR filter as this vCPU's MSR bitmap has it, and its
+    /// generation (kept here, with the rest the exit handlers read).
+    pub(crate) msr_filter: MsrFilter,
+    pub(crate) filter_gen: u64,
 }
 
 /// What rvmx gives guests, from the controls it uses (vmcs/setup.rs) and
@@ -62,20 +66,20 @@ fn table(fill: impl FnOnce(&mut [CpuidEntry]) -> usize) -> Result<KVec<CpuidEntr
 
 impl Cpuid {
     /// rvmx's default table for a new vCPU.
-    pub(crate) fn new(caps: &RawCaps) -> Result<Self> {
+    pub(crate) fn new(caps: &RawCaps, msr_filter: MsrFilter, filter_gen: u64) -> Result<Self> {
         let entries = table(|out| cpuid::default_table(insn::cpuid, &enabled(caps), out))?;
         let sup = supported(caps)?;
-        Ok(Self::derive(entries, &sup))
+        Ok(Self::derive(entries, &sup, msr_filter, filter_gen))
     }
 
     /// A table userland set: checked against the supported one.
-    pub(crate) fn from_user(entries: KVec<CpuidEntry>, caps: &RawCaps) -> Result<Self> {
+    pub(crate) fn from_user(entries: KVec<CpuidEntry>, caps: &RawCaps, msr_filter: MsrFilter, filter_gen: u64) -> Result<Self> {
         let sup = supported(caps)?;
         if let Err(r) = cpuid::validate(&entries, &sup) {
             pr_debug!("RVMX_SET_CPUID refused: {:?}\n", r);
             return Err(EINVAL);
         }
-        Ok(Self::derive(entries, &sup))
+        Ok(Self::derive(entries, &sup, msr_filter, filter_gen))
     }
 
     /// The CR4 bits whose writes exit because the table does not offer
@@ -85,7 +89,7 @@ impl Cpuid {
         self.cr4_reserved & crate::vmx::cpu::loaded_caps().map(|c| c.cr4_fixed1).unwrap_or(0)
     }
 
-    fn derive(entries: KVec<CpuidEntry>, sup: &[CpuidEntry]) -> Self {
+    fn derive(entries: KVec<CpuidEntry>, sup: &[CpuidEntry], msr_filter: MsrFilter, filter_gen: u64) -> Self {
         let t = &entries[..];
         Cpuid {
             xcr0_allowed: if cpuid::guest_has(t, Feature::Xsave) { cpuid::guest_xcr0_mask(t, sup) } else { 0 },
@@ -93,6 +97,8 @@ impl Cpuid {
             maxphyaddr: cpuid::guest_maxphyaddr(t),
             gbpages: cpuid::guest_has(t, Feature::Pdpe1gb),
             guest_caps: GuestCaps::from_cpuid(|l, s| cpuid::lookup(t, l, s)),
+            msr_filter,
+            filter_gen,
             entries,
         }
     }

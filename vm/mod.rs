@@ -11,6 +11,7 @@ use crate::dev::ioctl::{self, Arg, Entry};
 use crate::kapi::{self, FileObject};
 use crate::uapi;
 use kernel::c_str;
+use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::prelude::*;
 use crate::vmx::msr::{MsrFilter, MsrRange};
 use kernel::str::CStr;
@@ -39,6 +40,8 @@ pub(crate) struct Vm {
     /// changes with it (each vCPU rebuilds its MSR bitmap at RUN).
     #[pin]
     msr_filter: Mutex<(MsrFilter, u64)>,
+    /// The filter's generation, for a check at RUN without the lock.
+    filter_gen: AtomicU64,
     /// The preempt notifiers of its vCPUs fire while the VM exists.
     _notifiers: kapi::NotifierKey,
 }
@@ -57,6 +60,7 @@ impl Vm {
                 memory <- kernel::new_mutex!(mem),
                 vcpus <- kernel::new_mutex!(0),
                 msr_filter <- kernel::new_mutex!((MsrFilter::EMPTY, 0)),
+                filter_gen: AtomicU64::new(0),
                 _notifiers: kapi::NotifierKey::new(),
             }),
             GFP_KERNEL,
@@ -87,6 +91,11 @@ impl Vm {
     /// The MSR filter and its generation.
     pub(crate) fn msr_filter(&self) -> (MsrFilter, u64) {
         *self.msr_filter.lock()
+    }
+
+    /// The MSR filter's generation (changes with every SET_MSR_FILTER).
+    pub(crate) fn filter_gen(&self) -> u64 {
+        self.filter_gen.load(Ordering::Acquire)
     }
 }
 
@@ -123,6 +132,7 @@ fn set_msr_filter(vm: &Arc<Vm>, arg: &mut Arg<'_>) -> Result<isize> {
     let filter = MsrFilter::new(&ranges[..n]).map_err(|()| EINVAL)?;
     let mut cur = vm.msr_filter.lock();
     *cur = (filter, cur.1.wrapping_add(1));
+    vm.filter_gen.store(cur.1, Ordering::Release);
     Ok(0)
 }
 

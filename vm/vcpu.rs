@@ -69,8 +69,6 @@ pub(crate) struct State {
     /// ready_for_interrupt_injection and if_flag.
     pub(crate) user_flags: u16,
     /// The VM's MSR filter as this vCPU's bitmap has it, and its generation.
-    pub(crate) msr_filter: MsrFilter,
-    pub(crate) filter_gen: u64,
     /// The MSR bitmap (SDM Vol. 3C 25.6.9).
     pub(crate) msr_bitmap: KernelPage,
     /// Staging for string I/O between guest memory and the run record's
@@ -119,7 +117,7 @@ impl Vcpu {
         let (filter, filter_gen) = id.vm.msr_filter();
         let mut msr_bitmap = KernelPage::new()?;
         fill_msr_bitmap(&mut msr_bitmap, &filter)?;
-        let cpuid = Cpuid::new(&caps)?;
+        let cpuid = Cpuid::new(&caps, filter, filter_gen)?;
         vmcs.with_loaded(|v| {
             setup::init(v, &caps, id.vm.eptp(), vpid.0, msr_bitmap.phys())?;
             v.write(TSC_OFFSET, id.vm.tsc_offset());
@@ -132,8 +130,6 @@ impl Vcpu {
         let host = HostState { cr3: u64::MAX, cr4: u64::MAX, fs_base: u64::MAX, cpu: -1 };
         let state = State {
             cpu,
-            msr_filter: filter,
-            filter_gen,
             msr_bitmap,
             host,
             broken: false,
@@ -663,7 +659,7 @@ fn msrs(vcpu: &Arc<Vcpu>, arg: &mut Arg<'_>, set: bool) -> Result<isize> {
     let mut guard = vcpu.state.lock();
     let st = &mut *guard;
     let cpuid = vcpu.cpuid.lock();
-    let env = crate::vmx::run::env(&caps, vcpu.id.id, &cpuid, &st.msr_filter);
+    let env = crate::vmx::run::env(&caps, vcpu.id.id, &cpuid);
     let cpu = &mut st.cpu;
     let mut done = 0;
     for i in 0..m.nmsrs as usize {
@@ -718,8 +714,13 @@ fn get_cpuid(vcpu: &Arc<Vcpu>, arg: &mut Arg<'_>) -> Result<isize> {
 /// on (the read shadow gets the guest's current value of each first).
 fn set_cpuid(vcpu: &Arc<Vcpu>, arg: &mut Arg<'_>) -> Result<isize> {
     let caps = crate::vmx::cpu::loaded_caps()?;
-    let new = Cpuid::from_user(crate::vm::cpuid::copy_in(arg)?, &caps)?;
+    let entries = crate::vm::cpuid::copy_in(arg)?;
     let _st = vcpu.state.lock();
+    let (filter, filter_gen) = {
+        let c = vcpu.cpuid.lock();
+        (c.msr_filter, c.filter_gen)
+    };
+    let new = Cpuid::from_user(entries, &caps, filter, filter_gen)?;
     vcpu.vmcs.with_loaded(|v| {
         v.write(CR4_READ_SHADOW, cr4_visible(v));
         v.write(CR4_GUEST_HOST_MASK, CR4_HOST_OWNED | new.cpuid_cr4_mask_bits());

@@ -38,7 +38,7 @@ use super::exit::{self, Env, Next};
 use super::exit_info::{reason, ExitReason};
 use super::caps::RawCaps;
 use super::insn::{self, HostMsr, Pke, VmxFail};
-use super::msr::{dirty as msr_dirty, MsrFilter};
+use super::msr::dirty as msr_dirty;
 use crate::vm::cpuid::Cpuid;
 use super::mitigation::L1dFlush;
 use crate::kapi::{self, Feature, IrqsOff, PreemptHandler};
@@ -186,7 +186,7 @@ impl PreemptHandler for HostSwitch {
 
 /// The exit handlers' environment for vCPU `vcpu_id` (also for the MSR
 /// ioctls).
-pub(crate) fn env<'a>(caps: &'a RawCaps, vcpu_id: u32, cpuid: &'a Cpuid, filter: &'a MsrFilter) -> Env<'a> {
+pub(crate) fn env<'a>(caps: &'a RawCaps, vcpu_id: u32, cpuid: &'a Cpuid) -> Env<'a> {
     Env {
         caps,
         vcpu_id,
@@ -198,7 +198,7 @@ pub(crate) fn env<'a>(caps: &'a RawCaps, vcpu_id: u32, cpuid: &'a Cpuid, filter:
         gbpages: cpuid.gbpages,
         guest: cpuid.guest_caps,
         rdtsc: insn::rdtsc,
-        msr_filter: filter,
+        msr_filter: &cpuid.msr_filter,
     }
 }
 
@@ -220,16 +220,16 @@ fn run_loop(vcpu: &Vcpu, st: &mut State) -> Result {
     let host_xcr0 = (insn::read_cr4() & cr4::OSXSAVE != 0).then(insn::xgetbv0);
     // The CPUID table stays as it is for the RUN (SET_CPUID cannot run
     // meanwhile: the vCPU is claimed).
-    let cpuid = vcpu.cpuid.lock();
+    let mut cpuid = vcpu.cpuid.lock();
     // The VM's MSR filter changed since the last RUN: a new bitmap.
-    let (filter, gen) = vcpu.id.vm.msr_filter();
-    if gen != st.filter_gen {
+    if vcpu.id.vm.filter_gen() != cpuid.filter_gen {
+        let (filter, gen) = vcpu.id.vm.msr_filter();
         crate::vm::vcpu::fill_msr_bitmap(&mut st.msr_bitmap, &filter)?;
-        st.msr_filter = filter;
-        st.filter_gen = gen;
+        cpuid.msr_filter = filter;
+        cpuid.filter_gen = gen;
     }
     let run = Run {
-        env: env(&caps, vcpu.id.id, &cpuid, &filter),
+        env: env(&caps, vcpu.id.id, &cpuid),
         host_xcr0,
         pke,
         l1d: crate::vmx::cpu::l1d_mode(),
@@ -243,15 +243,15 @@ fn run_loop(vcpu: &Vcpu, st: &mut State) -> Result {
     }
     // An MMIO access userland performed: the instruction goes on (it may
     // need userland again at once, without entering the guest).
-    if let Some(m) = st.cpu.pending_mmio.take() {
+    if st.cpu.pending_mmio.is_some() {
         let at = offset_of!(rvmx_run, __bindgen_anon_1) + offset_of!(uapi::rvmx_exit_mmio, data);
         let data = vcpu.run_page.read_u64(at).unwrap_or(0);
-        let (frame, out) = {
+        let out = {
             let mem = vcpu.id.vm.memory();
-            mmio::resume(m, &mut st.cpu.regs, &mut SlotMem(mem), data, &mut st.cpu.pending_mmio)
+            mmio::resume(&mut st.cpu.regs, &mut SlotMem(mem), data, &mut st.cpu.pending_mmio)
         };
-        if let Some(e) = mmio_done(vcpu, st, frame, out, 0, 0)? {
-            kapi::publish_exit(&vcpu.run_page, &(&e).into(), st.user_flags);
+        if let Some(e) = mmio_done(vcpu, st, out, 0, 0)? {
+            publish(vcpu, st, &e);
             return Ok(());
         }
     }
@@ -311,13 +311,13 @@ fn run_loop(vcpu: &Vcpu, st: &mut State) -> Result {
                 st.l1d_flush = true;
             }
             Next::ToUser(e) => {
-                kapi::publish_exit(&vcpu.run_page, &(&e).into(), st.user_flags);
+                publish(vcpu, st, &e);
                 return Ok(());
             }
             Next::StringIo(x) => {
                 st.l1d_flush = true;
                 if let Some(e) = string_io(vcpu, st, &x)? {
-                    kapi::publish_exit(&vcpu.run_page, &(&e).into(), st.user_flags);
+                    publish(vcpu, st, &e);
                     return Ok(());
                 }
             }
@@ -328,7 +328,7 @@ fn run_loop(vcpu: &Vcpu, st: &mut State) -> Result {
                 let fault = vcpu.id.vm.memory().lock().fault(gpa, write)?;
                 if let Fault::Unmapped = fault {
                     if let Some(e) = mmio_start(vcpu, st, &run.env, gpa, qualification)? {
-                        kapi::publish_exit(&vcpu.run_page, &(&e).into(), st.user_flags);
+                        publish(vcpu, st, &e);
                         return Ok(());
                     }
                 }
@@ -352,6 +352,11 @@ fn msr_changed(vcpu: &Vcpu, st: &mut State, v: &Loaded<'_>, dirty: u32) {
     if dirty & msr_dirty::KERNEL_GS_BASE != 0 {
         sw.set_guest_kgs(st.cpu.kernel_gs_base);
     }
+}
+
+/// Puts exit `e` in the run record for userland.
+fn publish(vcpu: &Vcpu, st: &State, e: &exit::UserExit) {
+    kapi::publish_exit(&vcpu.run_page, &e.into(), uapi::used_len(e), st.user_flags);
 }
 
 /// PAE paging: the four PDPTEs at CR3 go into the VMCS, which VM entry
@@ -386,12 +391,12 @@ fn mmio_start(vcpu: &Vcpu, st: &mut State, env: &Env<'_>, gpa: u64, qualificatio
         return Ok(exit::mmio(gpa, qualification, &raw));
     }
     let frame = vcpu.vmcs.with_loaded(|v| mmio::Frame::read(v, env.maxphyaddr, env.gbpages))?;
-    let (frame, out) = {
+    let out = {
         let mem = vcpu.id.vm.memory();
         let write = EptQual(qualification).write();
         mmio::start(frame, &mut st.cpu.regs, &mut SlotMem(mem), gpa, write, &mut st.cpu.pending_mmio)
     };
-    mmio_done(vcpu, st, frame, out, gpa, qualification)
+    mmio_done(vcpu, st, out, gpa, qualification)
 }
 
 /// Acts on an MMIO emulation's outcome: registers back into the VMCS and
@@ -401,21 +406,24 @@ fn mmio_start(vcpu: &Vcpu, st: &mut State, env: &Env<'_>, gpa: u64, qualificatio
 fn mmio_done(
     vcpu: &Vcpu,
     st: &mut State,
-    frame: mmio::Frame,
     out: mmio::Outcome,
     gpa: u64,
     qualification: u64,
 ) -> Result<Option<exit::UserExit>> {
     match out {
         mmio::Outcome::Done { len } => {
-            vcpu.vmcs.with_loaded(|v| {
-                frame.write_back(v);
-                exit::skip_instruction(v, &mut st.cpu, len.into());
-            })?;
+            if let Some(m) = st.cpu.pending_mmio.take() {
+                vcpu.vmcs.with_loaded(|v| {
+                    m.frame.write_back(v);
+                    exit::skip_instruction(v, &mut st.cpu, len.into());
+                })?;
+            }
             Ok(None)
         }
         mmio::Outcome::Repeat => {
-            vcpu.vmcs.with_loaded(|v| frame.write_back(v))?;
+            if let Some(m) = st.cpu.pending_mmio.take() {
+                vcpu.vmcs.with_loaded(|v| m.frame.write_back(v))?;
+            }
             Ok(None)
         }
         mmio::Outcome::Fault(e) => {

@@ -26,13 +26,14 @@ fn load_exits_then_completes() {
     let (mut ram, frame) = setup(&[0x8b, 0x03]);
     let mut regs = GuestRegs { rax: u64::MAX, rbx: MMIO + 0x20, ..Default::default() };
     let mut pending: Option<Mmio> = None;
-    let (_, out) = start(frame, &mut regs, &mut ram, MMIO + 0x20, false, &mut pending);
+    let out = start(frame, &mut regs, &mut ram, MMIO + 0x20, false, &mut pending);
     assert_eq!(out, Outcome::Exit { gpa: MMIO + 0x20, size: 4, write: false, data: 0 });
-    let m = pending.take().unwrap();
-    let (_, out) = resume(m, &mut regs, &mut ram, 0x1234_5678_9abc, &mut pending);
+    assert!(pending.is_some());
+    let out = resume(&mut regs, &mut ram, 0x1234_5678_9abc, &mut pending);
     assert_eq!(out, Outcome::Done { len: 2 });
     assert_eq!(regs.rax, 0x5678_9abc);
-    assert!(pending.is_none());
+    // Done: the frame to write back is left for the caller.
+    assert_eq!(pending.take().unwrap().frame.rip, CODE);
 }
 
 // mov word [rbx], cx: a 2-byte write exit with the data.
@@ -41,9 +42,9 @@ fn store_exits_with_data() {
     let (mut ram, frame) = setup(&[0x66, 0x89, 0x0b]);
     let mut regs = GuestRegs { rcx: 0xaaaa_bbcc, rbx: MMIO, ..Default::default() };
     let mut pending = None;
-    let (_, out) = start(frame, &mut regs, &mut ram, MMIO, true, &mut pending);
+    let out = start(frame, &mut regs, &mut ram, MMIO, true, &mut pending);
     assert_eq!(out, Outcome::Exit { gpa: MMIO, size: 2, write: true, data: 0xbbcc });
-    let (_, out) = resume(pending.take().unwrap(), &mut regs, &mut ram, 0, &mut pending);
+    let out = resume(&mut regs, &mut ram, 0, &mut pending);
     assert_eq!(out, Outcome::Done { len: 3 });
 }
 
@@ -54,11 +55,11 @@ fn page_crossing_read_is_split() {
     let (mut ram, frame) = setup(&[0x48, 0x8b, 0x03]); // mov rax, [rbx]
     let mut regs = GuestRegs { rbx: MMIO + 0xffc, ..Default::default() };
     let mut pending = None;
-    let (_, out) = start(frame, &mut regs, &mut ram, MMIO + 0xffc, false, &mut pending);
+    let out = start(frame, &mut regs, &mut ram, MMIO + 0xffc, false, &mut pending);
     assert_eq!(out, Outcome::Exit { gpa: MMIO + 0xffc, size: 4, write: false, data: 0 });
-    let (_, out) = resume(pending.take().unwrap(), &mut regs, &mut ram, 0x4433_2211, &mut pending);
+    let out = resume(&mut regs, &mut ram, 0x4433_2211, &mut pending);
     assert_eq!(out, Outcome::Exit { gpa: MMIO + 0x1000, size: 4, write: false, data: 0 });
-    let (_, out) = resume(pending.take().unwrap(), &mut regs, &mut ram, 0x8877_6655, &mut pending);
+    let out = resume(&mut regs, &mut ram, 0x8877_6655, &mut pending);
     assert_eq!(out, Outcome::Done { len: 3 });
     assert_eq!(regs.rax, 0x8877_6655_4433_2211);
 }
@@ -70,7 +71,7 @@ fn split_write_ram_then_mmio() {
     let (mut ram, frame) = setup(&[0x89, 0x03]); // mov [rbx], eax
     let mut regs = GuestRegs { rax: 0xddcc_bbaa, rbx: 0xfffe, ..Default::default() };
     let mut pending = None;
-    let (_, out) = start(frame, &mut regs, &mut ram, 0x10000, true, &mut pending);
+    let out = start(frame, &mut regs, &mut ram, 0x10000, true, &mut pending);
     assert_eq!(out, Outcome::Exit { gpa: 0x10000, size: 2, write: true, data: 0xddcc });
     assert_eq!(&ram.0[0xfffe..0x10000], &[0xaa, 0xbb]);
 }
@@ -81,11 +82,12 @@ fn alu_read_modify_write() {
     let (mut ram, frame) = setup(&[0x83, 0x0b, 0x01]);
     let mut regs = GuestRegs { rbx: MMIO, ..Default::default() };
     let mut pending = None;
-    let (_, out) = start(frame, &mut regs, &mut ram, MMIO, true, &mut pending);
+    let out = start(frame, &mut regs, &mut ram, MMIO, true, &mut pending);
     assert_eq!(out, Outcome::Exit { gpa: MMIO, size: 4, write: false, data: 0 });
-    let (_, out) = resume(pending.take().unwrap(), &mut regs, &mut ram, 0x80, &mut pending);
+    let out = resume(&mut regs, &mut ram, 0x80, &mut pending);
     assert_eq!(out, Outcome::Exit { gpa: MMIO, size: 4, write: true, data: 0x81 });
-    let (frame, out) = resume(pending.take().unwrap(), &mut regs, &mut ram, 0, &mut pending);
+    let out = resume(&mut regs, &mut ram, 0, &mut pending);
+    let frame = pending.take().unwrap().frame;
     assert_eq!(out, Outcome::Done { len: 3 });
     // 0x81: two bits set in the low byte (PF), not zero, sign clear at 32 bits.
     assert_eq!(frame.rflags & 0x8c5, 0x4);
@@ -97,7 +99,7 @@ fn undecodable_goes_raw() {
     let (mut ram, frame) = setup(&[0x0f, 0x0b]); // ud2
     let mut regs = GuestRegs::default();
     let mut pending = None;
-    let (_, out) = start(frame, &mut regs, &mut ram, MMIO, false, &mut pending);
+    let out = start(frame, &mut regs, &mut ram, MMIO, false, &mut pending);
     match out {
         Outcome::Raw { bytes, len } => {
             assert_eq!(len, 15);
@@ -114,9 +116,9 @@ fn rep_stos_one_element_per_exit() {
     let (mut ram, frame) = setup(&[0xf3, 0xaa]);
     let mut regs = GuestRegs { rax: 0x5a, rcx: 3, rdi: MMIO, ..Default::default() };
     let mut pending = None;
-    let (_, out) = start(frame, &mut regs, &mut ram, MMIO, true, &mut pending);
+    let out = start(frame, &mut regs, &mut ram, MMIO, true, &mut pending);
     assert_eq!(out, Outcome::Exit { gpa: MMIO, size: 1, write: true, data: 0x5a });
-    let (_, out) = resume(pending.take().unwrap(), &mut regs, &mut ram, 0, &mut pending);
+    let out = resume(&mut regs, &mut ram, 0, &mut pending);
     assert_eq!(out, Outcome::Repeat);
     assert_eq!((regs.rcx, regs.rdi), (2, MMIO + 1));
 }
@@ -138,7 +140,7 @@ fn operand_page_fault() {
     frame.paging.efer = (1 << 8) | (1 << 10);
     let mut regs = GuestRegs { rbx: 0x7000, ..Default::default() };
     let mut pending = None;
-    let (_, out) = start(frame, &mut regs, &mut ram, 0x7000, false, &mut pending);
+    let out = start(frame, &mut regs, &mut ram, 0x7000, false, &mut pending);
     match out {
         Outcome::Fault(e) => assert_eq!((e.vector, e.payload), (14, Some(0x7000))),
         other => panic!("{other:?}"),
@@ -152,7 +154,7 @@ fn operand_not_on_the_faulting_page_goes_raw() {
     let (mut ram, frame) = setup(&[0x8b, 0x03]); // mov eax, [rbx]
     let mut regs = GuestRegs { rbx: MMIO + 0x5000, ..Default::default() };
     let mut pending = None;
-    let (_, out) = start(frame, &mut regs, &mut ram, MMIO, false, &mut pending);
+    let out = start(frame, &mut regs, &mut ram, MMIO, false, &mut pending);
     assert!(matches!(out, Outcome::Raw { len: 15, .. }), "{out:?}");
     assert!(pending.is_none());
 }

@@ -85,11 +85,18 @@ impl Frame {
     }
 }
 
-/// An emulation waiting for userland (kept in the vCPU between RUNs).
+/// An emulation in progress, kept in the vCPU between RUNs while userland
+/// performs an access.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Mmio {
-    /// The state it works on.
+    /// The state it works on (written back when it is done).
     pub frame: Frame,
+    progress: Progress,
+}
+
+/// Where the instruction is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Progress {
     emu: Emulation,
     access: MemAccess,
     /// The access's parts: (guest-physical address, bytes); the second is
@@ -222,11 +229,13 @@ impl<M: GuestMem> Cpu for Ctx<'_, M> {
 }
 
 /// Starts emulating the instruction at RIP, whose access faulted as MMIO
-/// at `fault_gpa` (`fault_write`: the EPT violation was a write).
-/// `pending` gets the emulation when userland must act. Returns the frame
-/// as the emulation left it, with what to do. The bytes at RIP are read
-/// again after the exit: if their memory operand is not on the page that
-/// faulted (another vCPU changed them), they go to userland raw.
+/// at `fault_gpa` (`fault_write`: the EPT violation was a write). The
+/// emulation is left in `pending`: after `Exit` it waits there for
+/// [`resume`]; after `Done` or `Repeat` it is there with the frame to
+/// write back (the caller takes it); otherwise `pending` is empty and the
+/// frame unchanged. The bytes at RIP are read again after the exit: if
+/// their memory operand is not on the page that faulted (another vCPU
+/// changed them), they go to userland raw.
 pub fn start(
     frame: Frame,
     regs: &mut GuestRegs,
@@ -234,7 +243,8 @@ pub fn start(
     fault_gpa: u64,
     fault_write: bool,
     pending: &mut Option<Mmio>,
-) -> (Frame, Outcome) {
+) -> Outcome {
+    *pending = None;
     let mut frame = frame;
     let mut ctx = Ctx { regs, frame: &mut frame, mem };
     // Fetch up to 15 bytes at CS:RIP (two pages at most).
@@ -256,103 +266,107 @@ pub fn start(
             }
         }
     }
-    let raw = Outcome::Raw { bytes, len: got as u8 };
+    let raw = |got: usize| Outcome::Raw { bytes, len: got as u8 };
     let Ok(insn) = decode(&bytes[..got], Mode { long64: ctx.frame.long64, default32: ctx.frame.default32 }) else {
-        return (frame, raw);
+        return raw(got);
     };
     let Ok((emu, step)) = Emulation::start(insn, &mut ctx, fault_write) else {
-        return (frame, raw);
+        return raw(got);
     };
     let access = MemAccess { linear: 0, size: 0, write: false, data: 0 };
-    let m = Mmio { frame: *ctx.frame, emu, access, parts: [(0, 0); 2], nparts: 0, part: 0, acc: 0 };
-    let out = drive(m, &mut ctx, step, pending, Some(fault_gpa));
-    if matches!(out, Outcome::Raw { len: 0, .. }) {
-        *pending = None;
-        return (frame, raw);
+    let mut progress = Progress { emu, access, parts: [(0, 0); 2], nparts: 0, part: 0, acc: 0 };
+    match drive(&mut progress, &mut ctx, step, Some(fault_gpa)) {
+        out @ (Outcome::Exit { .. } | Outcome::Done { .. } | Outcome::Repeat) => {
+            *pending = Some(Mmio { frame, progress });
+            out
+        }
+        Outcome::Raw { .. } => raw(got),
+        out @ Outcome::Fault(_) => out,
     }
-    (frame, out)
 }
 
-/// Continues the emulation userland answered: `data` is a read's value.
-pub fn resume(m: Mmio, regs: &mut GuestRegs, mem: &mut impl GuestMem, data: u64, pending: &mut Option<Mmio>) -> (Frame, Outcome) {
-    let mut m = m;
-    let mut frame = m.frame;
-    let mut ctx = Ctx { regs, frame: &mut frame, mem };
-    let (_, len) = m.parts[usize::from(m.part)];
-    let shift = m.parts[..usize::from(m.part)].iter().map(|p| u32::from(p.1)).sum::<u32>() * 8;
-    if !m.access.write {
-        m.acc |= (data & mask(len)) << shift;
+/// Continues the emulation in `pending` that userland answered: `data` is
+/// a read's value. As [`start`] for what `pending` holds after.
+pub fn resume(regs: &mut GuestRegs, mem: &mut impl GuestMem, data: u64, pending: &mut Option<Mmio>) -> Outcome {
+    let Some(Mmio { frame, progress: p }) = pending.as_mut() else { return Outcome::Raw { bytes: [0; 15], len: 0 } };
+    let mut ctx = Ctx { regs, frame, mem };
+    let len = p.parts[usize::from(p.part)].1;
+    let shift = p.parts[..usize::from(p.part)].iter().map(|x| u32::from(x.1)).sum::<u32>() * 8;
+    if !p.access.write {
+        p.acc |= (data & mask(len)) << shift;
     }
-    m.part += 1;
-    let out = perform(m, &mut ctx, pending);
-    (frame, out)
+    p.part += 1;
+    let out = perform(p, &mut ctx);
+    if matches!(out, Outcome::Raw { .. } | Outcome::Fault(_)) {
+        *pending = None;
+    }
+    out
 }
 
 /// Runs the emulation from `step` until it needs userland or ends;
 /// `fault_gpa`: the first access must touch that page.
-fn drive<M: GuestMem>(mut m: Mmio, ctx: &mut Ctx<'_, M>, step: Step, pending: &mut Option<Mmio>, fault_gpa: Option<u64>) -> Outcome {
+fn drive<M: GuestMem>(p: &mut Progress, ctx: &mut Ctx<'_, M>, step: Step, fault_gpa: Option<u64>) -> Outcome {
     match step {
-        Step::Done => Outcome::Done { len: m.emu.insn_len() },
+        Step::Done => Outcome::Done { len: p.emu.insn_len() },
         Step::Repeat => Outcome::Repeat,
         Step::Access(a) => {
-            m.access = a;
-            m.acc = 0;
-            m.part = 0;
+            p.access = a;
+            p.acc = 0;
+            p.part = 0;
             let kind = if a.write { AccessKind::Write } else { AccessKind::Read };
             let n1 = u64::from(a.size).min(PAGE - a.linear % PAGE) as u8;
             let g1 = match ctx.gpa(a.linear, kind) {
                 Ok(g) => g,
                 Err(o) => return o,
             };
-            m.parts[0] = (g1, n1);
-            m.nparts = 1;
+            p.parts[0] = (g1, n1);
+            p.nparts = 1;
             if n1 < a.size {
                 let lin2 = a.linear.wrapping_add(u64::from(n1)) & ctx.frame.linear_mask();
                 let g2 = match ctx.gpa(lin2, kind) {
                     Ok(g) => g,
                     Err(o) => return o,
                 };
-                m.parts[1] = (g2, a.size - n1);
-                m.nparts = 2;
+                p.parts[1] = (g2, a.size - n1);
+                p.nparts = 2;
             }
             if let Some(f) = fault_gpa {
                 let page = |g: u64| g >> 12;
-                if m.parts[..usize::from(m.nparts)].iter().all(|p| page(p.0) != page(f)) {
+                if p.parts[..usize::from(p.nparts)].iter().all(|x| page(x.0) != page(f)) {
                     return Outcome::Raw { bytes: [0; 15], len: 0 };
                 }
             }
-            perform(m, ctx, pending)
+            perform(p, ctx)
         }
     }
 }
 
-/// Performs the access's parts from `m.part` on: RAM ones here, an MMIO
+/// Performs the access's parts from `p.part` on: RAM ones here, an MMIO
 /// one by an exit to userland; when all are done, the emulation goes on.
-fn perform<M: GuestMem>(mut m: Mmio, ctx: &mut Ctx<'_, M>, pending: &mut Option<Mmio>) -> Outcome {
-    while m.part < m.nparts {
-        let (gpa, len) = m.parts[usize::from(m.part)];
-        let shift = m.parts[..usize::from(m.part)].iter().map(|p| u32::from(p.1)).sum::<u32>() * 8;
+fn perform<M: GuestMem>(p: &mut Progress, ctx: &mut Ctx<'_, M>) -> Outcome {
+    while p.part < p.nparts {
+        let (gpa, len) = p.parts[usize::from(p.part)];
+        let shift = p.parts[..usize::from(p.part)].iter().map(|x| u32::from(x.1)).sum::<u32>() * 8;
         let n = usize::from(len);
         let mut buf = [0u8; 8];
-        let in_ram = if m.access.write {
-            buf = ((m.access.data >> shift) & mask(len)).to_le_bytes();
+        let data = (p.access.data >> shift) & mask(len);
+        let in_ram = if p.access.write {
+            buf = data.to_le_bytes();
             ctx.mem.write(gpa, &buf[..n])
         } else {
             ctx.mem.read(gpa, &mut buf[..n])
         };
         if !in_ram {
-            m.frame = *ctx.frame;
-            *pending = Some(m);
-            let data = if m.access.write { (m.access.data >> shift) & mask(len) } else { 0 };
-            return Outcome::Exit { gpa, size: len, write: m.access.write, data };
+            let data = if p.access.write { data } else { 0 };
+            return Outcome::Exit { gpa, size: len, write: p.access.write, data };
         }
-        if !m.access.write {
-            m.acc |= u64::from_le_bytes(buf) << shift;
+        if !p.access.write {
+            p.acc |= u64::from_le_bytes(buf) << shift;
         }
-        m.part += 1;
+        p.part += 1;
     }
-    let step = m.emu.complete(ctx, m.acc);
-    drive(m, ctx, step, pending, None)
+    let step = p.emu.complete(ctx, p.acc);
+    drive(p, ctx, step, None)
 }
 
 /// The low `bytes` bytes.
