@@ -48,6 +48,8 @@ impl Frame {
         let cs_ar = v.read(Seg::Cs.fields().ar);
         let e = v.read(GUEST_IA32_EFER);
         let rflags = v.read(GUEST_RFLAGS);
+        let cr0 = v.read(GUEST_CR0);
+        let paging = cr0 & crate::x86::cr0::PG != 0;
         let segs = [Seg::Es, Seg::Cs, Seg::Ss, Seg::Ds, Seg::Fs, Seg::Gs];
         Frame {
             rip: v.read(GUEST_RIP),
@@ -57,16 +59,17 @@ impl Frame {
             long64: e & efer::LMA != 0 && cs_ar & (1 << 13) != 0,
             default32: cs_ar & (1 << 14) != 0,
             paging: PagingRegs {
-                cr0: v.read(GUEST_CR0),
-                cr3: v.read(GUEST_CR3),
-                cr4: v.read(GUEST_CR4),
+                cr0,
+                // Without paging the walk needs neither (nor the CPL).
+                cr3: if paging { v.read(GUEST_CR3) } else { 0 },
+                cr4: if paging { v.read(GUEST_CR4) } else { 0 },
                 efer: e,
                 rflags,
                 pdptes: None,
                 maxphyaddr,
                 gbpages,
             },
-            user: (v.read(Seg::Ss.fields().ar) >> 5) & 3 == 3,
+            user: paging && (v.read(Seg::Ss.fields().ar) >> 5) & 3 == 3,
         }
     }
 
@@ -107,6 +110,9 @@ struct Progress {
     part: u8,
     /// A read's data so far.
     acc: u64,
+    /// The page the EPT violation was on: a write there is known not to be
+    /// RAM (outside every slot, or a read-only one).
+    fault_page: u64,
 }
 
 /// What the run loop does next.
@@ -274,7 +280,7 @@ pub fn start(
         return raw(got);
     };
     let access = MemAccess { linear: 0, size: 0, write: false, data: 0 };
-    let mut progress = Progress { emu, access, parts: [(0, 0); 2], nparts: 0, part: 0, acc: 0 };
+    let mut progress = Progress { emu, access, parts: [(0, 0); 2], nparts: 0, part: 0, acc: 0, fault_page: fault_gpa >> 12 };
     match drive(&mut progress, &mut ctx, step, Some(fault_gpa)) {
         out @ (Outcome::Exit { .. } | Outcome::Done { .. } | Outcome::Repeat) => {
             *pending = Some(Mmio { frame, progress });
@@ -352,7 +358,7 @@ fn perform<M: GuestMem>(p: &mut Progress, ctx: &mut Ctx<'_, M>) -> Outcome {
         let data = (p.access.data >> shift) & mask(len);
         let in_ram = if p.access.write {
             buf = data.to_le_bytes();
-            ctx.mem.write(gpa, &buf[..n])
+            gpa >> 12 != p.fault_page && ctx.mem.write(gpa, &buf[..n])
         } else {
             ctx.mem.read(gpa, &mut buf[..n])
         };
