@@ -177,6 +177,14 @@ impl<T: Pod> SharedPage<T> {
         if end.wrapping_sub(start) != 4096 || pgoff != 0 {
             return Err(EINVAL);
         }
+        // Shared mappings only: a private one would give the caller a copy
+        // on its first write, and rvmx would never see what it wrote (an
+        // IN's data, say).
+        // SAFETY: as above; `vm_flags` is read-only to us here.
+        let flags = unsafe { (*vma.0).__bindgen_anon_2.vm_flags };
+        if flags & kernel::bindings::VM_SHARED as usize == 0 {
+            return Err(EINVAL);
+        }
         // SAFETY: maps one page of ours into the caller's VMA, as
         // remap_pfn_range is meant to be used from an mmap handler.
         to_result(unsafe { raw::remap_pfn_range(vma.0, start, (self.page.phys() >> 12) as _, 4096, prot) })

@@ -8,6 +8,58 @@ use kernel::error::to_result;
 use kernel::prelude::*;
 use kernel::types::Opaque;
 
+/// A reference on the current task's address space (`mm_count`, KVM's
+/// mmgrab in kvm_create_vm): the `mm_struct` stays allocated while this
+/// lives, so no other process's `mm` can ever have its address (a bare
+/// address compare could match a later process's).
+pub(crate) struct MmRef(*mut kernel::bindings::mm_struct);
+
+// SAFETY: a counted reference to an `mm_struct`, used only to compare its
+// address and to drop the count; both are fine from any thread.
+unsafe impl Send for MmRef {}
+// SAFETY: as above.
+unsafe impl Sync for MmRef {}
+
+impl MmRef {
+    /// Takes a reference on `current->mm` (`None` for a kernel thread).
+    pub(crate) fn current() -> Option<Self> {
+        // SAFETY: `current` is valid in process context; its `mm` is live
+        // while the task runs (we are in a syscall of it).
+        let mm = unsafe { (*kernel::bindings::get_current()).mm };
+        if mm.is_null() {
+            return None;
+        }
+        Self::count(mm).fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+        Some(MmRef(mm))
+    }
+
+    /// The address, to compare with [`current_mm`].
+    pub(crate) fn addr(&self) -> usize {
+        self.0 as usize
+    }
+
+    fn count<'a>(mm: *mut kernel::bindings::mm_struct) -> &'a core::sync::atomic::AtomicI32 {
+        // SAFETY: `mm` is live (the caller holds a reference or runs in its
+        // task); `mm_count` is an `atomic_t`, an `i32` the kernel only
+        // changes atomically, so it may be viewed as an `AtomicI32`.
+        unsafe {
+            &*(core::ptr::addr_of!((*mm).__bindgen_anon_1.__bindgen_anon_1.mm_count.counter)
+                as *const core::sync::atomic::AtomicI32)
+        }
+    }
+}
+
+impl Drop for MmRef {
+    fn drop(&mut self) {
+        // mmdrop(): the last reference frees the mm_struct.
+        if Self::count(self.0).fetch_sub(1, core::sync::atomic::Ordering::SeqCst) == 1 {
+            // SAFETY: that was the last reference; the VM is being freed
+            // in process context (file release), where __mmdrop may run.
+            unsafe { kernel::bindings::__mmdrop(self.0) };
+        }
+    }
+}
+
 /// The current task's `mm`, as an address to compare (never dereferenced).
 pub(crate) fn current_mm() -> usize {
     // SAFETY: `current` is always valid in process context; reading `mm`

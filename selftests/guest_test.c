@@ -519,4 +519,63 @@ TEST_F(vm, kernel_gs_base_kept_apart)
 	ASSERT_EQ(0, syscall(SYS_arch_prctl, ARCH_SET_GS, 0UL));
 }
 
+/* The run record maps shared only: a private mapping would hide what
+ * userland writes there (an IN's data) from rvmx. */
+TEST_F(vm, run_record_maps_shared_only)
+{
+	struct guest *g = &self->g;
+	void *p;
+
+	ASSERT_EQ(0, guest_create(g, 1 << 20, 1, rm_io_start, rm_io_end));
+	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, g->vcpu[0].fd, 0);
+	EXPECT_EQ(MAP_FAILED, p);
+	EXPECT_EQ(EINVAL, errno);
+	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, g->vcpu[0].fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	munmap(p, 4096);
+}
+
+/* Only the VM's creator runs it: after the creator exited, a process that
+ * inherited the fds (a grandchild) gets EIO, though an mm_struct at the
+ * creator's old address could be its own (rvmx holds a reference on the
+ * creator's mm for the VM's life, as KVM's mmgrab). */
+TEST(creator_gone_vm_refuses_others)
+{
+	int to_gc[2], from_gc[2];
+	pid_t child;
+	int status;
+	char r = 0;
+
+	ASSERT_EQ(0, rvmx_ensure_loaded());
+	ASSERT_EQ(0, pipe(to_gc));
+	ASSERT_EQ(0, pipe(from_gc));
+	child = fork();
+	ASSERT_LE(0, child);
+	if (child == 0) {
+		struct guest g;
+
+		if (guest_create(&g, 1 << 20, 1, rm_io_start, rm_io_end) || guest_real_mode(&g, 0))
+			_exit(2);
+		if (fork() == 0) {
+			char c;
+
+			/* Wait for the creator to be gone, then try. */
+			if (read(to_gc[0], &c, 1) != 1)
+				_exit(3);
+			c = rvmx_run(&g.vcpu[0]) == -EIO ? 'y' : 'n';
+			if (c == 'y')
+				c = rvmx_set_memory(&g.vm, 1, 0x200000, g.mem, 0x1000) == -EIO ? 'y' : 'm';
+			if (write(from_gc[1], &c, 1) != 1)
+				_exit(4);
+			_exit(0);
+		}
+		_exit(0);	/* the creator goes; the grandchild keeps the fds */
+	}
+	ASSERT_EQ(child, waitpid(child, &status, 0));
+	ASSERT_EQ(0, WEXITSTATUS(status));
+	ASSERT_EQ(1, write(to_gc[1], "go", 1));
+	ASSERT_EQ(1, read(from_gc[0], &r, 1));
+	EXPECT_EQ('y', r) TH_LOG("n: RUN did not refuse; m: SET_MEMORY_REGION did not refuse");
+}
+
 TEST_HARNESS_MAIN

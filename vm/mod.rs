@@ -26,7 +26,7 @@ pub(crate) const MAX_VCPUS: u32 = 64;
 pub(crate) struct Vm {
     /// The creator's address space: guest memory is its memory, so only
     /// its threads may run vCPUs (pages are pinned from `current->mm`).
-    mm: usize,
+    mm: kapi::MmRef,
     eptp: u64,
     /// TSC_OFFSET of every vCPU: the guest's TSC reads 0 when the VM was
     /// created, the same on every vCPU (KVM synchronizes them too).
@@ -52,9 +52,10 @@ impl Vm {
         // EPT accessed/dirty flags are not used (yet): nothing reads them.
         let mem = Memory::new(false)?;
         let eptp = mem.eptp();
+        let mm = kapi::MmRef::current().ok_or(EINVAL)?;
         let vm = Arc::pin_init(
             pin_init!(Vm {
-                mm: kapi::current_mm(),
+                mm,
                 eptp,
                 tsc_offset: 0u64.wrapping_sub(crate::vmx::insn::rdtsc()),
                 memory <- kernel::new_mutex!(mem),
@@ -80,7 +81,7 @@ impl Vm {
 
     /// The creator's address space (identity only).
     pub(crate) fn mm(&self) -> usize {
-        self.mm
+        self.mm.addr()
     }
 
     /// Guest memory.
@@ -138,7 +139,7 @@ fn set_msr_filter(vm: &Arc<Vm>, arg: &mut Arg<'_>) -> Result<isize> {
 
 fn set_memory_region(vm: &Arc<Vm>, arg: &mut Arg<'_>) -> Result<isize> {
     let r: uapi::rvmx_memory_region = arg.read()?;
-    if kapi::current_mm() != vm.mm {
+    if kapi::current_mm() != vm.mm() {
         return Err(EIO);
     }
     vm.memory.lock().set_region(&r)?;
