@@ -38,6 +38,8 @@ impl MmRef {
         self.0 as usize
     }
 
+    /// `mm->mm_count`, the C `atomic_t` seen as an `AtomicI32` (Linux 6.12
+    /// has no Rust mmgrab/mmdrop; x86 atomics are the same instructions).
     fn count<'a>(mm: *mut kernel::bindings::mm_struct) -> &'a core::sync::atomic::AtomicI32 {
         // SAFETY: `mm` is live (the caller holds a reference or runs in its
         // task); `mm_count` is an `atomic_t`, an `i32` the kernel only
