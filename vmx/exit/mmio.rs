@@ -115,6 +115,14 @@ struct Progress {
     fault_page: u64,
 }
 
+impl Progress {
+    /// Where the current part's bytes start in the access's value, in bits
+    /// (the parts before it, little-endian).
+    fn shift(&self) -> u32 {
+        self.parts[..usize::from(self.part)].iter().map(|x| u32::from(x.1)).sum::<u32>() * 8
+    }
+}
+
 /// What the run loop does next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -297,7 +305,7 @@ pub fn resume(regs: &mut GuestRegs, mem: &mut impl GuestMem, data: u64, pending:
     let Some(Mmio { frame, progress: p }) = pending.as_mut() else { return Outcome::Raw { bytes: [0; 15], len: 0 } };
     let mut ctx = Ctx { regs, frame, mem };
     let len = p.parts[usize::from(p.part)].1;
-    let shift = p.parts[..usize::from(p.part)].iter().map(|x| u32::from(x.1)).sum::<u32>() * 8;
+    let shift = p.shift();
     if !p.access.write {
         p.acc |= (data & mask(len)) << shift;
     }
@@ -352,7 +360,7 @@ fn drive<M: GuestMem>(p: &mut Progress, ctx: &mut Ctx<'_, M>, step: Step, fault_
 fn perform<M: GuestMem>(p: &mut Progress, ctx: &mut Ctx<'_, M>) -> Outcome {
     while p.part < p.nparts {
         let (gpa, len) = p.parts[usize::from(p.part)];
-        let shift = p.parts[..usize::from(p.part)].iter().map(|x| u32::from(x.1)).sum::<u32>() * 8;
+        let shift = p.shift();
         let n = usize::from(len);
         let mut buf = [0u8; 8];
         let data = (p.access.data >> shift) & mask(len);
